@@ -1,0 +1,510 @@
+"""The pytest plugin: claims as parametrized experiments, units of work, records and verdict items.
+
+Loaded through the ``pytest11`` entry point (``pip install -e .``). It stays inert in a session that
+collects no ``@pytest.mark.claim`` function. For a claim function ``claims/test_<id>.py::test_<id>``:
+
+- collection: the marker is validated (``ClaimSpec``), the function may ask only for the plugin's fixtures
+  and its parametrized arguments, ``claims.<id>.<budget>`` must exist in params.yaml, and a design whose
+  smallest achievable p is >= alpha is rejected (except on plumbing-only budgets). Seed shards become a
+  parametrization (ids ``width64-s0_4``; just ``width64`` with one shard). The budget may thin levels to
+  the extremes. The design is written to ``results/<budget>/<id>/design.json``.
+- point items: each is a unit (claim, level, seed shard). A record whose key matches is reused; otherwise
+  the unit runs through the Executor and the driver validates and writes its record atomically. A point
+  fails only when the harness breaks (an exception, an unreported NaN, a missing metric).
+- verdict items ``test_<id>[verdict-<metric>]`` (unless ``--no-verdicts``), after the claim's points:
+  REPRODUCED passes, CONTRADICTED fails, INCONCLUSIVE skips with its reason (incl. the minimum detectable
+  effect). A terminal summary prints one line per claim metric.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import trend
+from harness.budget import Budget, Params, ParamsError
+from harness.execute import FIXTURES, Executor, Unit, make_executor
+from harness.records import (Lookup, Record, atomic_write_json, code_identity, lookup, provenance, record_path,
+                             unit_key)
+from harness.result import RunResult
+from harness.verdict import (ClaimSpec, ClaimSpecError, assess_claim, axis_coordinate, check_result, parse_docstring,
+                             summary_line)
+
+
+@dataclass
+class ClaimState:
+    """What the plugin knows about one collected claim."""
+
+    claim: str
+    spec: ClaimSpec
+    design: dict[str, Any]
+    units: dict[str, Unit] = field(default_factory=dict)  # nodeid -> unit
+    keys: dict[str, str] = field(default_factory=dict)  # record rel path -> key
+    summary: dict[str, Any] | None = None
+
+
+@dataclass
+class State:
+    params: Params | None
+    budget: Budget | None
+    results: Path
+    device: str
+    verdicts: bool
+    executor: Executor | None = None
+    claims: dict[str, ClaimState] = field(default_factory=dict)
+    parametrizing_claim: bool = False
+    ran: int = 0
+    cached: int = 0
+
+
+STATE = pytest.StashKey[State]()
+
+
+# --- options, marker, header --------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("claims", "RL scaling claims (harness)")
+    g.addoption("--budget", default=None, help="budget profile from params.yaml (default: its `budget:` entry)")
+    g.addoption("--results", default="results", help="root of the record cache (default: results)")
+    g.addoption("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device for agents")
+    g.addoption("--no-verdicts", action="store_true", help="run points only (the DVC run stage uses this)")
+    g.addoption("--params", default="params.yaml", help="path of params.yaml (default: ./params.yaml)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "claim(axis, metrics, margin=0, threshold=0, blocks=None, random_score=None, reference_score=None, "
+        "scale='log', contrast=None, conjunction=False): a published scaling claim (see README)")
+    config.stash[STATE] = State(params=None, budget=None, results=Path(config.getoption("--results")),
+                                device=config.getoption("--device"), verdicts=not config.getoption("--no-verdicts"))
+    config.pluginmanager.register(_ClaimScope(), "claims-id-scope")
+
+
+def _state(config: pytest.Config) -> State:
+    return config.stash[STATE]
+
+
+def _load_params(config: pytest.Config) -> tuple[Params, Budget]:
+    """params.yaml and the budget, loaded on first use (only sessions with claims need them)."""
+    st = _state(config)
+    if st.params is None:
+        path = Path(config.getoption("--params"))
+        if not path.is_absolute():
+            path = (Path(config.invocation_params.dir) / path) if (Path(config.invocation_params.dir) / path).exists() \
+                else config.rootpath / path
+        params = Params.load(path)
+        st.budget = params.budget(config.getoption("--budget"))
+        st.params = params
+        if st.device == "auto":
+            import torch
+            st.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return st.params, st.budget
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    try:
+        params, budget = _load_params(config)
+    except ParamsError:
+        return None
+    return (f"claims: budget={budget.name} (seeds {budget.seeds}, {budget.seeds_per_unit} per unit, levels "
+            f"{budget.levels}{', plumbing only' if budget.plumbing_only else ''}), alpha={params.alpha}, "
+            f"results={_state(config).results}/{budget.name}, device={config.getoption('--device')}")
+
+
+# --- collection ---------------------------------------------------------------------------------------------
+
+class _ClaimScope:
+    """Runs before the built-in parametrization so that claim levels get ids like ``width64``."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        _state(metafunc.config).parametrizing_claim = metafunc.definition.get_closest_marker("claim") is not None
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    if not _state(config).parametrizing_claim:
+        return None
+    if isinstance(val, bool) or not isinstance(val, (int, float, str)):
+        return None
+    return val if isinstance(val, str) else f"{argname}{val}"
+
+
+def _claim_id(metafunc: pytest.Metafunc) -> str:
+    path = Path(str(metafunc.definition.path))
+    name = metafunc.function.__name__
+    if not path.stem.startswith("test_") or name != path.stem:
+        raise ClaimSpecError(f"a claim lives in claims/test_<id>.py as the function test_<id> (one name per "
+                             f"claim everywhere); rename {name} in {path.name} to {path.stem}, or the file")
+    return path.stem[len("test_"):]
+
+
+def _parametrized(metafunc: pytest.Metafunc) -> dict[str, list[Any]]:
+    """argname -> values in declared order, from the function's parametrize markers."""
+    values: dict[str, list[Any]] = {}
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs["argnames"]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        for raw in (mark.args[1] if len(mark.args) > 1 else mark.kwargs["argvalues"]):
+            vals = raw.values if hasattr(raw, "marks") else (tuple(raw) if len(names) > 1 else (raw,))
+            for n, v in zip(names, vals):
+                values.setdefault(n, []).append(v)
+    return values
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("claim")
+    st = _state(metafunc.config)
+    st.parametrizing_claim = False
+    if marker is None:
+        return
+    try:
+        _collect_claim(metafunc, marker)
+    except (ClaimSpecError, ParamsError) as e:
+        pytest.fail(f"claim {metafunc.definition.nodeid}: {e}", pytrace=False)
+
+
+def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
+    config = metafunc.config
+    params, budget = _load_params(config)
+    claim = _claim_id(metafunc)
+    where = f"{Path(str(metafunc.definition.path)).name}::{metafunc.function.__name__}"
+    spec = ClaimSpec.from_marker(marker.args, marker.kwargs, where)
+    levels = _parametrized(metafunc)
+    argnames = inspect.signature(metafunc.function).parameters
+    unknown = [a for a in argnames if a not in FIXTURES and a not in levels]
+    if unknown:
+        raise ClaimSpecError(f"{where} asks for {unknown}: a claim function may use only the fixtures "
+                             f"{', '.join(FIXTURES)} and its parametrized arguments (so that it can run in "
+                             "another process)")
+    for needed in ("seeds", "record"):
+        if needed not in argnames:
+            raise ClaimSpecError(f"{where} must take `{needed}` (train on `seeds`, then call `record(result)`)")
+    spec.check_parametrized(list(levels), levels.get(spec.axis, []), where,
+                            levels.get(spec.contrast) if spec.contrast else None)
+    params.settings(claim, budget.name)  # a clear error now if claims.<id>.<budget> is missing
+    shards = budget.shards
+    if len(shards) > 1:
+        metafunc.parametrize("seeds", [list(s) for s in shards], ids=[f"s{s[0]}_{s[-1]}" for s in shards])
+    kept = _kept_levels(levels[spec.axis], budget)
+    if not budget.plumbing_only:
+        x = [axis_coordinate(spec, v, levels[spec.axis]) for v in kept for _ in range(budget.seeds)]
+        blocks = [s for _ in kept for s in range(budget.seeds)] if spec.blocks else None
+        min_p = trend.min_achievable_p(x, blocks=blocks, n_permutations=params.permutations)
+        if min_p >= params.alpha:
+            raise ClaimSpecError(f"{where}: at budget {budget.name!r} ({len(kept)} levels x {budget.seeds} seeds) the "
+                                 f"smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome could be "
+                                 "significant. Add seeds (budgets.<name>.seeds) or levels.")
+    st = _state(config)
+    st.claims[claim] = ClaimState(claim, spec, design={"claim": claim, "spec": spec, "levels_all": levels,
+                                                      "kept": kept, "function": metafunc.function})
+
+
+def _kept_levels(values: list[Any], budget: Budget) -> list[Any]:
+    return [values[0], values[-1]] if budget.levels == "extremes" else list(values)
+
+
+def _level_id(item: pytest.Function) -> str:
+    cid = item.callspec.id
+    if "seeds" in item.callspec.params and len(item.config.stash[STATE].budget.shards) > 1:
+        cid = cid.rsplit("-", 1)[0]
+    return cid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    st = _state(config)
+    if not st.claims:
+        return
+    params, budget = _load_params(config)
+    by_claim: dict[str, list[pytest.Function]] = {}
+    for item in items:
+        if isinstance(item, pytest.Function) and item.get_closest_marker("claim") is not None:
+            by_claim.setdefault(_claim_id_of(item), []).append(item)
+    deselected = []
+    for claim, claim_items in by_claim.items():
+        cs = st.claims[claim]
+        kept_ids = {repr(v) for v in cs.design["kept"]}
+        keep = [it for it in claim_items if repr(it.callspec.params[cs.spec.axis]) in kept_ids]
+        deselected += [it for it in claim_items if it not in keep]
+        _build_design(config, params, budget, cs, keep)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [it for it in items if it not in deselected]
+    if st.verdicts:
+        out: list[pytest.Item] = []
+        for i, item in enumerate(items):
+            out.append(item)
+            claim = _claim_id_of(item) if item.get_closest_marker("claim") else None
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            if claim and (nxt is None or not nxt.get_closest_marker("claim") or _claim_id_of(nxt) != claim):
+                cs = st.claims[claim]
+                names = list(cs.spec.metrics) + (["all"] if cs.spec.conjunction else [])
+                for metric in names:
+                    out.append(VerdictItem.from_parent(item.parent, name=f"{item.originalname}[verdict-{metric}]",
+                                                       claim=claim, metric=metric))
+        items[:] = out
+
+
+def _claim_id_of(item: pytest.Item) -> str:
+    return Path(str(item.path)).stem[len("test_"):]
+
+
+def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: ClaimState,
+                  items: list[pytest.Function]) -> None:
+    st = _state(config)
+    fn = cs.design["function"]
+    path = Path(inspect.getfile(fn)).resolve()
+    settings = params.settings(cs.claim, budget.name).to_dict()
+    code = code_identity(path, fn.__name__)
+    axis_values = cs.design["levels_all"][cs.spec.axis]
+    units, level_rows = [], {}
+    for item in items:
+        point = {k: v for k, v in item.callspec.params.items() if k != "seeds"}
+        seeds = tuple(item.callspec.params.get("seeds", budget.shards[0]))
+        level_id = _level_id(item)
+        key = unit_key(claim=cs.claim, params=point, settings=settings, seeds=seeds, device=st.device,
+                       spec_hash=cs.spec.hash, code_hash=code["hash"])
+        rel = record_path(Path("."), budget.name, cs.claim, level_id, seeds).as_posix()
+        unit = Unit(claim=cs.claim, path=str(path), function=fn.__name__, level_id=level_id, params=point,
+                    seeds=seeds, settings=settings, budget=budget.name, device=st.device,
+                    estimate_s=_estimate(params, cs.claim, budget, len(items)))
+        cs.units[item.nodeid] = unit
+        cs.keys[rel] = key
+        units.append({"level_id": level_id, "params": point, "seeds": list(seeds), "path": rel, "key": key})
+        level_rows.setdefault(level_id, {"level_id": level_id, "params": point,
+                                         "value": point[cs.spec.axis]})
+    try:
+        rel_claim_path = path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        rel_claim_path = str(path)
+    cs.design = {"claim": cs.claim, "budget": budget.name, "spec": cs.spec.to_dict(), "spec_hash": cs.spec.hash,
+                 "doc": parse_docstring(fn.__doc__), "file": rel_claim_path, "function": fn.__name__,
+                 "all_levels": [{"value": v} for v in axis_values], "levels": list(level_rows.values()),
+                 "seeds": list(range(budget.seeds)), "shards": [list(s) for s in budget.shards],
+                 "settings": settings, "code": code, "plumbing_only": budget.plumbing_only,
+                 "units": units, "alpha": params.alpha, "permutations": params.permutations}
+    design_path = st.results / budget.name / cs.claim / "design.json"
+    if not design_path.exists() or _read_json(design_path) != _roundtrip(cs.design):
+        atomic_write_json(design_path, cs.design)
+
+
+def _estimate(params: Params, claim: str, budget: Budget, n_items: int) -> float | None:
+    minutes = params.expected_minutes(claim, budget.name)
+    return None if minutes is None or n_items == 0 else 60.0 * minutes / n_items
+
+
+def _read_json(path: Path) -> Any:
+    import json
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _roundtrip(obj: Any) -> Any:
+    import json
+
+    from harness.result import _jsonable
+    return json.loads(json.dumps(_jsonable(obj)))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    st = _state(session.config)
+    if not st.claims or st.budget is None:
+        return
+    selected = [it for it in session.items if it.nodeid in _all_units(st)]
+    pending = [it for it in selected if _lookup_unit(st, it).status != "ok"]
+    known = [_all_units(st)[it.nodeid].estimate_s for it in pending]
+    eta = sum(e for e in known if e is not None)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None:
+        return
+    msg = f"claims: {len(selected)} points selected, {len(selected) - len(pending)} cached, {len(pending)} to run"
+    if pending and None not in known:
+        msg += f"; expected time ~{_fmt_time(eta)} on the reference 2-core machine, serial (params.yaml minutes)"
+    tr.write_line(msg)
+
+
+def _all_units(st: State) -> dict[str, Unit]:
+    return {nodeid: u for cs in st.claims.values() for nodeid, u in cs.units.items()}
+
+
+def _lookup_unit(st: State, item: pytest.Item) -> Lookup:
+    unit = _all_units(st)[item.nodeid]
+    cs = st.claims[unit.claim]
+    rel = record_path(Path("."), unit.budget, unit.claim, unit.level_id, unit.seeds).as_posix()
+    return lookup(st.results / rel, cs.keys[rel])
+
+
+# --- fixtures (values for direct use; point items run through run_unit, which supplies the same) -----------
+
+@pytest.fixture
+def budget(request: pytest.FixtureRequest) -> str:
+    return _load_params(request.config)[1].name
+
+
+@pytest.fixture
+def seeds(request: pytest.FixtureRequest) -> list[int]:
+    return list(_load_params(request.config)[1].shards[0])
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest):
+    params, b = _load_params(request.config)
+    return params.settings(_claim_id_of(request.node), b.name)
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> str:
+    _load_params(request.config)
+    return _state(request.config).device
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest):
+    def _record(result: RunResult) -> None:  # point items never call the function through pytest
+        raise RuntimeError("record() is only available inside a claim run by the harness")
+    return _record
+
+
+# --- point items ---------------------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    st = _state(pyfuncitem.config)
+    unit = _all_units(st).get(pyfuncitem.nodeid)
+    if unit is None:
+        return None
+    found = _lookup_unit(st, pyfuncitem)
+    if found.status == "ok":
+        st.cached += 1
+        pyfuncitem.user_properties.append(("cached", True))
+        return True
+    if found.status in ("corrupt", "stale"):
+        sys.stderr.write(f"\n{found.path}: {found.status} record ({found.detail}); recomputing\n")
+    if st.executor is None:
+        st.executor = make_executor("serial")
+    progress = _Progress(pyfuncitem.config, pyfuncitem.nodeid)
+    start = time.perf_counter()
+    try:
+        out = st.executor.submit(unit, progress).result()
+    except ParamsError as e:
+        pytest.fail(str(e), pytrace=False)
+    finally:
+        progress.clear()
+    wall = out.pop("_wall_time", time.perf_counter() - start)
+    cs = st.claims[unit.claim]
+    problems = check_result(cs.spec, out, unit.seeds)
+    if problems:
+        pytest.fail(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)}: " + "; ".join(problems), pytrace=False)
+    rel = record_path(Path("."), unit.budget, unit.claim, unit.level_id, unit.seeds).as_posix()
+    rec = Record(key=cs.keys[rel], claim=unit.claim, level_id=unit.level_id, params=unit.params,
+                 seeds=list(unit.seeds), budget=unit.budget, device=unit.device, settings=unit.settings,
+                 spec_hash=cs.spec.hash, code=cs.design["code"], result=RunResult.from_dict(out),
+                 provenance=provenance(wall))
+    from harness.records import write_record
+    write_record(found.path, rec)
+    st.ran += 1
+    return True
+
+
+class _Progress:
+    """A live progress line on a terminal (env steps, recent return, steps/s, ETA); silent in CI logs."""
+
+    def __init__(self, config: pytest.Config, nodeid: str):
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        self.tr = tr if tr is not None and tr.isatty and not os.environ.get("CI") else None
+        self.name = nodeid.split("::")[-1]
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int, recent_return: float | None = None) -> None:
+        now = time.perf_counter()
+        if self.tr is None or now - self.last < 0.5:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        eta = (total - done) / rate if rate > 0 else math.inf
+        ret = "" if recent_return is None else f"  return {recent_return:9.1f}"
+        line = f"  {self.name}: {done}/{total} env steps{ret}  {rate:7.0f} steps/s  ETA {_fmt_time(eta)}"
+        self.tr.write("\r" + line.ljust(100)[:120], flush=True)
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn and self.tr is not None:
+            self.tr.write("\r" + " " * 120 + "\r", flush=True)
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+# --- verdict items -------------------------------------------------------------------------------------------
+
+class VerdictFailure(Exception):
+    """A CONTRADICTED claim metric."""
+
+
+class VerdictItem(pytest.Item):
+    """``test_<id>[verdict-<metric>]``: the claim metric's verdict from all of its records."""
+
+    def __init__(self, *, claim: str, metric: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.claim, self.metric = claim, metric
+
+    def runtest(self) -> None:
+        st = _state(self.config)
+        cs = st.claims[self.claim]
+        if cs.summary is None:
+            lookups = {rel: lookup(st.results / rel, key) for rel, key in cs.keys.items()}
+            cs.summary = assess_claim(cs.design, lookups, alpha=cs.design["alpha"],
+                                      permutations=cs.design["permutations"])
+        if self.metric == "all":
+            verdict, reason = cs.summary["overall"] or trend.INCONCLUSIVE, "conjunction of " + ", ".join(cs.spec.metrics)
+        else:
+            m = next(m for m in cs.summary["metrics"] if m["metric"] == self.metric)
+            verdict, reason = m["verdict"], m["reason"]
+        if verdict == trend.CONTRADICTED:
+            raise VerdictFailure(f"{self.claim} {self.metric}: CONTRADICTED: {reason}")
+        if verdict == trend.INCONCLUSIVE:
+            pytest.skip(f"{self.claim} {self.metric}: INCONCLUSIVE: {reason}")
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[override]
+        if isinstance(excinfo.value, VerdictFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    st = _state(config)
+    done = [cs for cs in st.claims.values() if cs.summary is not None]
+    if st.ran or st.cached:
+        terminalreporter.write_line(f"claims: {st.ran} units ran, {st.cached} reused from records in {st.results}")
+    if not done:
+        return
+    terminalreporter.section("claim verdicts")
+    for cs in done:
+        for m in cs.summary["metrics"]:
+            terminalreporter.write_line(summary_line(cs.claim, m))
+        if cs.summary["overall"]:
+            terminalreporter.write_line(f"{cs.claim:<24} {'(all metrics)':<22} {cs.summary['overall']}")

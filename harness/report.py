@@ -1,0 +1,282 @@
+"""Verdicts -> ``reports/<budget>/report.md``, seaborn figures with their CSVs, and ``verdicts.json``.
+
+Built only from the committed claim summaries (``reports/<budget>/claims/<id>.json``), so a report can be
+rebuilt anywhere and each change commits only its own claims' summaries. Nothing here depends on the
+time of the run: the date shown is that of the newest record, so an unchanged result gives a byte-identical
+report.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from harness import trend
+from harness.records import atomic_write_json
+from harness.verdict import summary_rows
+
+VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
+
+
+def load_summaries(claims_dir: Path, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(Path(claims_dir).glob("*.json")):
+        if only is not None and path.stem not in only:
+            continue
+        out.append(json.loads(path.read_text()))
+    return out
+
+
+def build(reports_dir: Path, budget: str, claims: Sequence[str] | None = None) -> Path:
+    """Write report.md, figures/ and verdicts.json under ``reports_dir/budget``; returns report.md's path."""
+    root = Path(reports_dir) / budget
+    summaries = load_summaries(root / "claims", claims)
+    rows = summary_rows(summaries)
+    figures = root / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for s in summaries:
+        _claim_figures(s, figures)
+    atomic_write_json(root / "verdicts.json", _verdicts_json(rows, summaries))
+    text = _markdown(budget, summaries, rows)
+    path = root / "report.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+# --- verdicts.json (DVC metrics) ---------------------------------------------------------------------------
+
+def _verdicts_json(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in rows:
+        s = r["stats"]
+        out.setdefault(r["claim"], {})[r["metric"]] = {
+            "verdict": r["verdict"], "code": VERDICT_CODE.get(r["verdict"], 0), "p": r["p"], "q": r["q"],
+            "slope": s.get("slope"), "ci_low": _num(s.get("ci_low")), "ci_high": _num(s.get("ci_high")),
+            "mde": s.get("mde")}
+    for s in summaries:
+        if s.get("overall"):
+            out[s["claim"]]["all"] = {"verdict": s["overall"], "code": VERDICT_CODE.get(s["overall"], 0)}
+    return out
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, str):
+        return math.inf if v == "inf" else -math.inf
+    return v
+
+
+# --- figures ---------------------------------------------------------------------------------------------------
+
+def metric_frame(summary: Mapping[str, Any], metric: str):
+    """Plotted data of one claim metric: one row per (level, seed), normalized when the claim normalizes."""
+    import pandas as pd
+    spec = summary["spec"]
+    rows = []
+    for o in summary["observations"]:
+        raw = o["metrics"].get(metric)
+        value = math.nan if raw is None else float(raw)
+        if spec.get("random_score") is not None and math.isfinite(value):
+            value = (value - spec["random_score"]) / (spec["reference_score"] - spec["random_score"])
+        row = {"level_id": o["level_id"], "level": o["params"][spec["axis"]], "seed": o["seed"],
+               "value": value, "diverged": o["diverged"]}
+        if spec.get("contrast"):
+            row[spec["contrast"]] = o["params"][spec["contrast"]]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    claim, spec = summary["claim"], summary["spec"]
+    if not summary["observations"]:
+        return
+    for m in summary["metrics"]:
+        metric = m["metric"]
+        df = metric_frame(summary, metric)
+        df.to_csv(figures / f"{claim}__{metric}.csv", index=False)
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        hue = spec.get("contrast")
+        band = _bootstrap_band(df, hue)
+        for key, b in band.groupby(hue) if hue else [(None, band)]:
+            ax.fill_between(b["level"], b["lo"], b["hi"], alpha=0.2, label=None if key is None else f"{key} 95% band")
+            ax.plot(b["level"], b["mean"], lw=2, label="mean" if key is None else f"{key} mean")
+        sns.lineplot(data=df, x="level", y="value", units="seed", estimator=None, hue=hue, lw=0.6, alpha=0.5,
+                     ax=ax, legend=False, color=None if hue else "0.4")
+        sns.scatterplot(data=df, x="level", y="value", hue=hue, style="diverged", ax=ax, s=18, legend=bool(hue))
+        if spec["scale"] == "log":
+            ax.set_xscale("log", base=2)
+        levels = sorted(df["level"].unique()) if spec["scale"] == "log" else list(dict.fromkeys(df["level"]))
+        ax.set_xticks(levels)
+        ax.set_xticklabels([str(v) for v in levels])
+        ax.set_xlabel(spec["axis"])
+        ax.set_ylabel(f"{metric} ({'normalized' if spec.get('random_score') is not None else 'raw'})")
+        ax.set_title(f"{claim}: {metric} — {m['verdict']}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(figures / f"{claim}__{metric}.png", dpi=110, metadata={"Software": None})
+        plt.close(fig)
+    _curves_figure(summary, figures)
+
+
+def _bootstrap_band(df, hue: str | None, n_boot: int = 2000, seed: int = 0):
+    """Mean per level with a 95% percentile band from a bootstrap over seeds within each level (plots only)."""
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    out = []
+    groups = df.groupby([hue, "level"]) if hue else df.groupby(["level"])
+    for key, g in groups:
+        v = g["value"].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            continue
+        boots = rng.choice(v, size=(n_boot, v.size), replace=True).mean(axis=1)
+        row = {"level": key[-1] if isinstance(key, tuple) else key, "mean": v.mean(),
+               "lo": np.percentile(boots, 2.5), "hi": np.percentile(boots, 97.5)}
+        if hue:
+            row[hue] = key[0]
+        out.append(row)
+    return pd.DataFrame(out).sort_values("level") if out else pd.DataFrame(columns=["level", "mean", "lo", "hi"])
+
+
+def _curves_figure(summary: Mapping[str, Any], figures: Path) -> None:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    rows = [{"level_id": o["level_id"], "seed": o["seed"], "env_steps": s, "return": r}
+            for o in summary["observations"] for s, r in zip(*o["curve"])]
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    claim = summary["claim"]
+    df.to_csv(figures / f"{claim}__curves.csv", index=False)
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    sns.lineplot(data=df, x="env_steps", y="return", hue="level_id", errorbar=("pi", 100), ax=ax,
+                 estimator="mean", n_boot=0)
+    ax.set_title(f"{claim}: evaluation return (mean; band = min..max over seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(figures / f"{claim}__curves.png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+# --- markdown ---------------------------------------------------------------------------------------------------
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v.replace("inf", "∞")
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "∞" if v > 0 else "−∞"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _levels(summary: Mapping[str, Any]) -> str:
+    return ", ".join(str(lv["value"]) for lv in summary["all_levels"])
+
+
+def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    created = sorted({r.get("created") for s in summaries for r in [_newest(s)] if r.get("created")})
+    commits = sorted({c for s in summaries for c in s["provenance"]["commits"]})
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in (trend.REPRODUCED, trend.CONTRADICTED,
+                                                              trend.INCONCLUSIVE, "PLUMBING")}
+    wall = sum(s["provenance"]["wall_time_s"] for s in summaries)
+    lines = [f"# Scaling-claim report — budget `{budget}`", "",
+             f"- Data as of: {created[-1] if created else '—'} (newest record); produced by commit(s): "
+             f"{', '.join(c[:10] for c in commits) or '—'}",
+             f"- Claims: {len(summaries)}; claim metrics: {len(rows)}: "
+             + ", ".join(f"{n} {v}" for v, n in counts.items() if n),
+             f"- Compute spent: {wall / 60:.1f} min of unit wall time, "
+             f"{sum(s['provenance']['env_steps'] for s in summaries):,} env steps, "
+             f"{sum(s['provenance']['flops'] for s in summaries):.3g} training FLOPs (estimate)", ""]
+    if any(s.get("plumbing_only") for s in summaries):
+        lines += ["**This budget checks plumbing only: it asserts no verdict.**", ""]
+    lines += ["## Summary", "",
+              "Verdicts use each metric's raw one-sided permutation p against alpha; BH q is over every claim "
+              "metric in this report, and a verdict marked † does not survive it. Effect: Sen's slope with its "
+              "CI from inverting the same test (per doubling on log axes; normalized units when the claim "
+              "gives reference scores). MDE: the smallest slope this design detects with 80% power.", "",
+              "| claim | metric | statement | source | axis: levels | direction | seeds | S (τ) | p | BH q | "
+              "effect [CI] | MDE | verdict | compute |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s, st = r["summary"], r["stats"]
+        verdict = r["verdict"] + ("" if r["survives_bh"] else " †")
+        effect = f"{_fmt(st.get('slope'))} [{_fmt(st.get('ci_low'))}, {_fmt(st.get('ci_high'))}]" if st else "—"
+        stat = f"{_fmt(st.get('statistic'))} ({_fmt(st.get('tau'), 2)})" if st else "—"
+        lines.append(
+            f"| [{s['claim']}](#{s['claim'].replace('_', '-')}) | {r['metric']} | {s['doc']['statement']} | "
+            f"{_short(s['doc']['source'])} | {s['spec']['axis']}: {_levels(s)} | {r['direction']} | {len(s['seeds'])} | "
+            f"{stat} | {_fmt(r['p'])} | {_fmt(r['q'])} | {effect} | {_fmt(st.get('mde'))} | **{verdict}** | "
+            f"{s['provenance']['wall_time_s'] / 60:.1f} min |")
+    for s in summaries:
+        lines += _claim_section(s)
+    return "\n".join(lines) + "\n"
+
+
+def _newest(summary: Mapping[str, Any]) -> dict[str, Any]:
+    return {"created": summary["provenance"].get("newest_record")}
+
+
+def _short(text: str, n: int = 90) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _claim_section(s: Mapping[str, Any]) -> list[str]:
+    spec, doc = s["spec"], s["doc"]
+    out = ["", f"## {s['claim'].replace('_', '-')}", "", f"**{doc['statement']}**", "",
+           f"- Source: {doc['source'] or '—'}", f"- Departures from the paper: {doc['departures'] or '—'}",
+           f"- Pilot: {doc['pilot'] or '—'}",
+           f"- Spec: axis `{spec['axis']}` ({spec['scale']}), metrics "
+           + ", ".join(f"`{k}` {v}" for k, v in spec["metrics"].items())
+           + (f", margin {spec['margin']}/doubling" if spec["margin"] else "")
+           + (f", threshold {spec['threshold']}/doubling" if spec["threshold"] else "")
+           + (f", blocks {', '.join(spec['blocks'])}" if spec["blocks"] else "")
+           + (f", normalized: random {spec['random_score']} → 0, reference {spec['reference_score']} → 1"
+              if spec.get("random_score") is not None else "")
+           + (f", contrast `{spec['contrast']}`" if spec.get("contrast") else "")
+           + f" (spec hash {s['spec_hash']})"]
+    if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
+        out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
+                   "the verdict rules were edited after data existed.")
+    prov = s["provenance"]
+    if prov["dirty_records"]:
+        out.append(f"- Records made from uncommitted code: {', '.join(prov['dirty_records'])}")
+    bad = [u for u in s["units"] if u["status"] != "ok"]
+    if bad:
+        out.append("- Units without a valid record: " + ", ".join(f"{u['path']} ({u['status']})" for u in bad))
+    if prov.get("n_version_sets", 1) > 1:
+        out.append(f"- Records come from {prov['n_version_sets']} different sets of package versions")
+    out.append(f"- Versions: {', '.join(f'{k} {v}' for k, v in prov.get('versions', {}).items())}")
+    for m in s["metrics"]:
+        out += ["", f"### `{m['metric']}` ({m['direction']}): {m['verdict']}", "", m["reason"], ""]
+        out += _level_table(s, m["metric"])
+        fig = f"figures/{s['claim']}__{m['metric']}.png"
+        out += ["", f"![{s['claim']} {m['metric']}]({fig}) (data: `figures/{s['claim']}__{m['metric']}.csv`)"]
+    out += ["", f"Learning curves: ![curves](figures/{s['claim']}__curves.png)"]
+    return out
+
+
+def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
+    df = metric_frame(s, metric)
+    if df.empty:
+        return ["(no data)"]
+    scale = "normalized" if s["spec"].get("random_score") is not None else "raw"
+    lines = [f"| level | {scale} {metric}: mean ± sd | per seed | diverged |", "|---|---|---|---|"]
+    for level_id, g in df.groupby("level_id", sort=False):
+        v = g["value"].to_numpy(dtype=float)
+        fin = v[np.isfinite(v)]
+        mean = f"{fin.mean():.3g} ± {fin.std(ddof=1) if fin.size > 1 else 0:.2g}" if fin.size else "—"
+        per_seed = ", ".join("div" if not math.isfinite(x) else f"{x:.3g}" for x in v)
+        lines.append(f"| {level_id} | {mean} | {per_seed} | {int(g['diverged'].sum())}/{len(g)} |")
+    return lines
