@@ -287,7 +287,7 @@ def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: Cla
     except ValueError:
         rel_claim_path = str(path)
     cs.design = {"claim": cs.claim, "budget": budget.name, "spec": cs.spec.to_dict(), "spec_hash": cs.spec.hash,
-                 "doc": parse_docstring(fn.__doc__), "file": rel_claim_path, "function": fn.__name__,
+                 "doc": parse_docstring(inspect.getmodule(fn).__doc__ or fn.__doc__), "file": rel_claim_path, "function": fn.__name__,
                  "all_levels": [{"value": v} for v in axis_values], "levels": list(level_rows.values()),
                  "seeds": list(range(budget.seeds)), "shards": [list(s) for s in budget.shards],
                  "settings": settings, "code": code, "plumbing_only": budget.plumbing_only,

@@ -1,0 +1,109 @@
+"""The DVC pipeline and the report, end to end, in a temporary git repository with the toy claim.
+
+The toy claim (tests/toy) says the score increases with size; its synthetic data fall with size, so the
+true verdict is CONTRADICTED. The real dvc.yaml and harness are copied; nothing touches claims/.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "toy"
+
+
+def sh(cwd: Path, *cmd: str) -> str:
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}"
+    return r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    if shutil.which("dvc") is None or shutil.which("git") is None:
+        pytest.fail("dvc and git are required (pip install -e '.[dev]' installs dvc)")
+    repo = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(ROOT / "harness", repo / "harness", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "harness" / "agents" / "toy.py").write_text('"""The toy claim needs no agent; DVC needs a file."""\n')
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    (repo / "claims").mkdir()
+    shutil.copy(TOY / "claims" / "test_toy_trend.py", repo / "claims")
+    params = yaml.safe_load((TOY / "params.yaml").read_text())
+    params["claims"]["toy_trend"]["agent"] = "toy"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    (repo / ".gitignore").write_text("/results/\n__pycache__/\n")
+    sh(repo, "git", "init", "-q")
+    sh(repo, "git", "config", "user.email", "ci@example.invalid")
+    sh(repo, "git", "config", "user.name", "ci")
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "dvc", "config", "core.analytics", "false")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "toy project")
+    return repo
+
+
+def verdicts(repo: Path) -> dict:
+    return json.loads((repo / "reports" / "quick" / "verdicts.json").read_text())
+
+
+def test_pipeline(repo: Path):
+    out = sh(repo, "dvc", "repro")
+    assert "Running stage 'run@toy_trend'" in out and "Running stage 'report'" in out
+    v = verdicts(repo)["toy_trend"]["auc_return"]
+    assert v["verdict"] == "CONTRADICTED" and v["code"] == -1
+    report = (repo / "reports" / "quick" / "report.md").read_text()
+    assert "**CONTRADICTED**" in report and "Toy claim: the score increases with size" in report
+    summary = json.loads((repo / "reports" / "quick" / "claims" / "toy_trend.json").read_text())
+    assert len(summary["observations"]) == 16
+
+    # the figure's CSV: one row per level x seed
+    csv = pd.read_csv(repo / "reports" / "quick" / "figures" / "toy_trend__auc_return.csv")
+    assert len(csv) == 4 * 4 and set(csv["level"]) == {1, 2, 4, 8} and set(csv["seed"]) == {0, 1, 2, 3}
+    assert (repo / "reports" / "quick" / "figures" / "toy_trend__auc_return.png").stat().st_size > 1000
+
+    # nothing changed: nothing runs
+    out = sh(repo, "dvc", "repro")
+    assert "Running stage" not in out, out
+
+    # a new level re-runs only its stage's missing units; the other records stay untouched
+    results = repo / "results" / "quick" / "toy_trend"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("size*.json")}
+    claim = repo / "claims" / "test_toy_trend.py"
+    claim.write_text(claim.read_text().replace("[1, 2, 4, 8]", "[1, 2, 4, 8, 16]"))
+    out = sh(repo, "dvc", "repro")
+    assert "Running stage 'run@toy_trend'" in out and "2 units ran, 8 reused" in out
+    after = {p.name: p.stat().st_mtime_ns for p in results.glob("size*.json")}
+    assert {k: after[k] for k in before} == before and len(after) == 10
+    assert len(pd.read_csv(repo / "reports" / "quick" / "figures" / "toy_trend__auc_return.csv")) == 5 * 4
+
+    # editing a record's data changes the verdicts
+    p_before = verdicts(repo)["toy_trend"]["auc_return"]["slope"]
+    for path in results.glob("size16__*.json"):
+        rec = json.loads(path.read_text())
+        for m in rec["result"]["members"]:
+            m["metrics"]["auc_return"] = 100.0
+        path.write_text(json.dumps(rec))
+    sh(repo, "dvc", "repro")
+    assert verdicts(repo)["toy_trend"]["auc_return"]["slope"] != p_before
+
+
+def test_cli_list_and_show(repo: Path):
+    sh(repo, "dvc", "repro")
+    out = sh(repo, "python", "-m", "harness", "list")
+    assert "toy_trend" in out and "units recorded" in out
+    out = sh(repo, "python", "-m", "harness", "show", "toy_trend")
+    assert "size1" in out and "auc_return" in out
+
+
+def test_exp_run_with_another_budget(repo: Path):
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "state")
+    sh(repo, "dvc", "exp", "run", "-S", "budget=smoke")
+    v = json.loads((repo / "reports" / "smoke" / "verdicts.json").read_text())
+    assert v["toy_trend"]["auc_return"]["verdict"] == "PLUMBING"

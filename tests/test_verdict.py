@@ -1,0 +1,141 @@
+"""verdict.assess_claim on hand-built designs and records: normalization, divergence, conjunctions,
+contrasts, incomplete designs, BH rows; and ClaimSpec validation."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.records import Lookup, Record
+from harness.result import MemberResult, RunResult, curve_metrics
+from harness.verdict import ClaimSpec, ClaimSpecError, assess_claim, parse_docstring, summary_rows
+
+
+def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=None, diverged=()):
+    """A design and its lookups. values: level -> per-seed metric values (or (contrast, level) -> ...)."""
+    spec = ClaimSpec.from_marker((), spec)
+    units, lookups, levels = [], {}, []
+    for key, ys in values.items():
+        cval, level = key if isinstance(key, tuple) else (None, key)
+        params = {spec.axis: level, **({spec.contrast: cval} if spec.contrast else {})}
+        level_id = "-".join(str(v) for v in params.values())
+        if level not in levels:
+            levels.append(level)
+        members = []
+        for s, y in zip(seeds, ys):
+            div = (key, s) in diverged
+            curve = [y, y] if not div else [y, math.nan]
+            members.append(MemberResult(seed=s, metrics={**curve_metrics(curve), "other": 1.0}, curve_steps=[1, 2],
+                                        curve_returns=curve, diverged=div, diverged_step=2 if div else None))
+        path = f"quick/c/{level_id}__s0-4.json"
+        rec = Record(key="k", claim="c", level_id=level_id, params=params, seeds=list(seeds), budget="quick",
+                     device="cpu", settings={}, spec_hash=spec.hash, code={"hash": "h"},
+                     result=RunResult(members=members))
+        units.append({"level_id": level_id, "params": params, "seeds": list(seeds), "path": path, "key": "k"})
+        lookups[path] = Lookup(path, "ok", rec)
+    design = {"claim": "c", "budget": "quick", "spec": spec.to_dict(), "doc": parse_docstring("C.\n\nSource: x"),
+              "all_levels": [{"value": v} for v in levels], "levels": [], "seeds": list(seeds), "units": units,
+              "plumbing_only": False}
+    return design, lookups
+
+
+RNG = np.random.default_rng(0)
+
+
+def noisy(means, sd=0.05, n=5):
+    return {lv: list(m + RNG.normal(0, sd, n)) for lv, m in means.items()}
+
+
+def test_increasing_reproduced_with_slope_and_ci():
+    design, lookups = make({"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed"},
+                           noisy({64: 0.0, 128: 1.0, 256: 2.0, 512: 3.0}))
+    s = assess_claim(design, lookups, alpha=0.05)
+    m = s["metrics"][0]
+    assert m["verdict"] == "REPRODUCED"
+    assert 0.9 < m["stats"]["slope"] < 1.1 and m["stats"]["ci_low"] > 0
+    assert len(s["observations"]) == 20 and s["provenance"]["env_steps"] == 0
+
+
+def test_normalization_and_margin_for_no_gain():
+    # raw scores rise by 10 per doubling; normalized (random 0, reference 1000) that is 0.01 < margin 0.05
+    design, lookups = make({"axis": "w", "metrics": {"final_return": "non_increasing"}, "margin": 0.05,
+                            "blocks": "seed", "random_score": 0.0, "reference_score": 1000.0},
+                           noisy({64: 500, 128: 510, 256: 520, 512: 530}, sd=2.0))
+    m = assess_claim(design, lookups, alpha=0.05)["metrics"][0]
+    assert m["verdict"] == "REPRODUCED" and m["stats"]["normalized"]
+    assert abs(m["stats"]["slope"] - 0.01) < 0.005
+    design["spec"]["margin"] = 0.0  # without the margin, a rise of 0.01/doubling contradicts "no gain"
+    m = assess_claim(design, lookups, alpha=0.05)["metrics"][0]
+    assert m["verdict"] == "CONTRADICTED"
+
+
+def test_diverged_runs_score_the_floor():
+    values = noisy({1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}, sd=0.01)
+    diverged = {(8, s) for s in range(5)}
+    design, lookups = make({"axis": "d", "metrics": {"final_return": "decreasing"}, "blocks": "seed",
+                            "random_score": 0.0, "reference_score": 1.0}, values, diverged=diverged)
+    m = assess_claim(design, lookups, alpha=0.05)["metrics"][0]
+    assert m["stats"]["n_diverged"] == 5 and m["stats"]["diverged_floor"] == 0.0
+    assert m["verdict"] == "REPRODUCED"  # every depth-8 run diverged: a real degradation, counted as one
+
+
+def test_conjunction_and_missing_records():
+    spec = {"axis": "w", "metrics": {"final_return": "increasing", "other": "increasing"}, "blocks": "seed",
+            "conjunction": True}
+    design, lookups = make(spec, noisy({1: 0.0, 2: 1.0, 4: 2.0}))
+    s = assess_claim(design, lookups, alpha=0.05)
+    assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "INCONCLUSIVE"]  # "other" is constant
+    assert "degenerate" in s["metrics"][1]["reason"]
+    assert s["overall"] == "INCONCLUSIVE"
+    missing = dict(lookups)
+    path = next(iter(missing))
+    missing[path] = Lookup(path, "corrupt")
+    s = assess_claim(design, missing, alpha=0.05)
+    assert all(m["verdict"] == "INCONCLUSIVE" and "1 of 3 units have no valid record (corrupt)" in m["reason"]
+               for m in s["metrics"])
+    assert s["units"][0]["status"] == "corrupt"
+
+
+def test_contrast_claim():
+    values = {}
+    for level, k in zip([64, 128, 256, 512], range(4)):
+        values[("mlp", level)] = list(0.0 + RNG.normal(0, 0.05, 5))
+        values[("simba", level)] = list(0.5 * k + RNG.normal(0, 0.05, 5))
+    design, lookups = make({"axis": "width", "metrics": {"final_return": "increasing"}, "blocks": "seed",
+                            "contrast": "block"}, values)
+    m = assess_claim(design, lookups, alpha=0.05)["metrics"][0]
+    assert m["verdict"] == "REPRODUCED" and 0.4 < m["stats"]["statistic"] < 0.6
+
+
+def test_summary_rows_bh():
+    d1, l1 = make({"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed"},
+                  noisy({1: 0.0, 2: 1.0, 4: 2.0}))
+    d2, l2 = make({"axis": "w", "metrics": {"final_return": "decreasing"}, "blocks": "seed"},
+                  noisy({1: 0.0, 2: 1.0, 4: 2.0}))
+    rows = summary_rows([assess_claim(d1, l1, alpha=0.05), assess_claim(d2, l2, alpha=0.05)])
+    assert [r["verdict"] for r in rows] == ["REPRODUCED", "CONTRADICTED"]
+    assert all(r["q"] >= r["p"] for r in rows) and all(r["survives_bh"] for r in rows)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"axis": "w"}, "needs `metrics=`"),
+    ({"axis": "w", "metrics": {}}, "metrics must map"),
+    ({"axis": "w", "metrics": {"m": "increasing"}, "margin": -1}, "must be >= 0"),
+    ({"axis": "w", "metrics": {"m": "non_increasing"}, "threshold": 0.1}, "threshold applies to increasing"),
+    ({"axis": "w", "metrics": {"m": "non_increasing"}, "contrast": "b"}, "contrast claim tests a difference"),
+    ({"axis": "w", "metrics": {"m": "increasing"}, "contrast": "w"}, "other than the axis"),
+    ({"axis": "w", "metrics": {"m": "increasing"}, "random_score": 1, "reference_score": 1}, "must differ"),
+])
+def test_spec_errors(kwargs, message):
+    with pytest.raises(ClaimSpecError, match=message.replace("`", ".").replace("(", ".")):
+        ClaimSpec.from_marker((), kwargs)
+    with pytest.raises(ClaimSpecError, match="keyword arguments only"):
+        ClaimSpec.from_marker(("w",), {})
+
+
+def test_docstring_sections():
+    d = parse_docstring("Statement here.\n\nSource: A et al. 2024,\n  arXiv:1.\nDepartures: fewer steps.\n"
+                        "Pilot: width 64 only: 300.\n")
+    assert d == {**d, "statement": "Statement here.", "source": "A et al. 2024, arXiv:1.",
+                 "departures": "fewer steps.", "pilot": "width 64 only: 300."}
