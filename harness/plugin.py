@@ -103,10 +103,20 @@ def _load_params(config: pytest.Config) -> tuple[Params, Budget]:
         params = Params.load(path)
         st.budget = params.budget(config.getoption("--budget"))
         st.params = params
-        if st.device == "auto":
-            import torch
-            st.device = "cuda" if torch.cuda.is_available() else "cpu"
     return st.params, st.budget
+
+
+def _resolve_device(st: State) -> str:
+    """--device auto -> cuda when torch sees a GPU, else cpu (torch is imported only for claims)."""
+    if st.device == "auto":
+        import torch
+        st.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if st.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise ClaimSpecError("--device cuda, but torch sees no GPU (torch.cuda.is_available() is False); "
+                                 "use --device cpu or install a CUDA build of torch")
+    return st.device
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -175,6 +185,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
     config = metafunc.config
     params, budget = _load_params(config)
+    _resolve_device(_state(config))
     claim = _claim_id(metafunc)
     where = f"{Path(str(metafunc.definition.path)).name}::{metafunc.function.__name__}"
     spec = ClaimSpec.from_marker(marker.args, marker.kwargs, where)
@@ -365,8 +376,7 @@ def settings(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def device(request: pytest.FixtureRequest) -> str:
-    _load_params(request.config)
-    return _state(request.config).device
+    return _resolve_device(_state(request.config))
 
 
 @pytest.fixture

@@ -302,6 +302,7 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
         order = tuple(repr(v) for v in _contrast_order(rows, spec.contrast))
         res = trend.assess_contrast(x, y, group, direction, blocks=cell_blocks, order=order, **common)
     stats = {k: _clean(v) for k, v in asdict(res).items()}
+    stats.setdefault("slope", stats["statistic"])  # contrasts: the difference of slopes is the effect
     stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized,
                  unit="per doubling" if spec.scale == "log" else "per level step")
     return MetricVerdict(metric, direction, res.verdict, res.reason, stats)
