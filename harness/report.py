@@ -181,6 +181,12 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def _ci(st: Mapping[str, Any]) -> str:
+    """The slope's interval, open at a bound that the test itself rejects (ties; see trend.TrendResult)."""
+    return (f"{'(' if st.get('ci_low_open') else '['}{_fmt(st.get('ci_low'))}, "
+            f"{_fmt(st.get('ci_high'))}{')' if st.get('ci_high_open') else ']'}")
+
+
 def _levels(summary: Mapping[str, Any]) -> str:
     return ", ".join(str(lv["value"]) for lv in summary["all_levels"])
 
@@ -212,7 +218,7 @@ def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str,
     for r in rows:
         s, st = r["summary"], r["stats"]
         verdict = r["verdict"] + ("" if r["survives_bh"] else " †")
-        effect = f"{_fmt(st.get('slope'))} [{_fmt(st.get('ci_low'))}, {_fmt(st.get('ci_high'))}]" if st else "—"
+        effect = f"{_fmt(st.get('slope'))} {_ci(st)}" if st else "—"
         stat = f"{_fmt(st.get('statistic'))} ({_fmt(st.get('tau'), 2)})" if st else "—"
         lines.append(
             f"| [{s['claim']}](#{s['claim'].replace('_', '-')}) | {r['metric']} | {s['doc']['statement']} | "
