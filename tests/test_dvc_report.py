@@ -92,6 +92,12 @@ def test_pipeline(repo: Path):
     sh(repo, "dvc", "repro")
     assert verdicts(repo)["toy_trend"]["auc_return"]["slope"] != p_before
 
+    # a spec edited after records existed: every unit re-runs, and the report says the rules changed
+    claim.write_text(claim.read_text().replace('blocks="seed")', 'blocks="seed", threshold=0.01)'))
+    out = sh(repo, "dvc", "repro")
+    assert "10 units ran, 0 reused" in out
+    assert "Spec changed after the first records" in (repo / "reports" / "quick" / "report.md").read_text()
+
 
 def test_cli_list_and_show(repo: Path):
     sh(repo, "dvc", "repro")
