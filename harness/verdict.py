@@ -158,13 +158,17 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+DOC_LABELS = ("source", "departures", "pilot")  # the labelled paragraphs of a claim docstring
+
+
 def parse_docstring(doc: str | None) -> dict[str, str]:
     """statement (first line), source, departures, pilot: the labelled paragraphs of a claim docstring."""
     doc = (doc or "").strip()
     lines = doc.splitlines()
     out = {"statement": lines[0].strip() if lines else "", "text": doc}
-    for label in ("source", "departures", "pilot"):
-        m = re.search(rf"^{label}s?:\s*(.*?)(?=^\w[\w ]*:|\Z)", doc, flags=re.S | re.M | re.I)
+    labels = "|".join(DOC_LABELS)
+    for label in DOC_LABELS:
+        m = re.search(rf"^{label}s?:\s*(.*?)(?=^(?:{labels})s?:|\Z)", doc, flags=re.S | re.M | re.I)
         out[label] = " ".join(m.group(1).split()) if m else ""
     return out
 
