@@ -8,7 +8,8 @@ Departures: the same task, levels, seeds, batch and optimizer as sac_width (Half
 64..512 with SimBa's 2 residual blocks of 4x inner expansion, 5 seeds, batch 128, Adam lr 3e-4 without
 weight decay, SB3's initial temperature 1.0 and target entropy -|A|) instead of SimBa's own AdamW (lr 1e-4,
 weight decay 1e-2), initial temperature 0.01 and target entropy -|A|/2, and DMC/MyoSuite/HumanoidBench;
-the actor is SimBa's (1 block, width 128) at every level. Quick runs only 2k env steps (1k updates) where
+the actor is SimBa's (1 block, width 128) at every level, with SB3's log-std clamp [-20, 2]
+instead of SimBa's tanh rescaling to [-10, 2]. Quick runs only 2k env steps (1k updates) where
 sac_width runs 10k: SimBa at width 512 costs about 1.1 s per 5-seed ensemble update on this machine, so
 the quick budget of this claim trains far less than the paper and than sac_width; full runs 200k steps
 like sac_width. reference_score 5000 is a planning anchor (UNVERIFIED), random_score -291 measured here.

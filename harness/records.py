@@ -136,7 +136,7 @@ def git_state() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return None
     commit = run("rev-parse", "HEAD")
-    dirty = run("status", "--porcelain", "--untracked-files=no", "--", "harness", "claims")
+    dirty = run("status", "--porcelain", "--untracked-files=all", "--", "harness", "claims")
     return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
 
