@@ -44,9 +44,15 @@ class ClaimState:
 
     claim: str
     spec: ClaimSpec
-    design: dict[str, Any]
-    units: dict[str, Unit] = field(default_factory=dict)  # nodeid -> unit
-    keys: dict[str, str] = field(default_factory=dict)  # record rel path -> key
+    function: Any
+    levels: dict[str, list[Any]]
+    """Every parametrized argument's values, in declared order."""
+    kept: list[Any]
+    """The axis levels this budget runs."""
+    design: dict[str, Any] = field(default_factory=dict)
+    """The JSON design (design.json), built once the points are known."""
+    keys: dict[str, str] = field(default_factory=dict)
+    """Record path relative to --results -> expected key."""
     summary: dict[str, Any] | None = None
 
 
@@ -59,6 +65,8 @@ class State:
     verdicts: bool
     executor: Executor | None = None
     claims: dict[str, ClaimState] = field(default_factory=dict)
+    units: dict[str, Unit] = field(default_factory=dict)
+    """Point item nodeid -> its unit of work."""
     parametrizing_claim: bool = False
     ran: int = 0
     cached: int = 0
@@ -214,9 +222,7 @@ def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
             raise ClaimSpecError(f"{where}: at budget {budget.name!r} ({len(kept)} levels x {budget.seeds} seeds) the "
                                  f"smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome could be "
                                  "significant. Add seeds (budgets.<name>.seeds) or levels.")
-    st = _state(config)
-    st.claims[claim] = ClaimState(claim, spec, design={"claim": claim, "spec": spec, "levels_all": levels,
-                                                      "kept": kept, "function": metafunc.function})
+    _state(config).claims[claim] = ClaimState(claim, spec, metafunc.function, levels, kept)
 
 
 def _kept_levels(values: list[Any], budget: Budget) -> list[Any]:
@@ -243,7 +249,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     deselected = []
     for claim, claim_items in by_claim.items():
         cs = st.claims[claim]
-        kept_ids = {repr(v) for v in cs.design["kept"]}
+        kept_ids = {repr(v) for v in cs.kept}
         keep = [it for it in claim_items if repr(it.callspec.params[cs.spec.axis]) in kept_ids]
         deselected += [it for it in claim_items if it not in keep]
         _build_design(config, params, budget, cs, keep)
@@ -272,11 +278,11 @@ def _claim_id_of(item: pytest.Item) -> str:
 def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: ClaimState,
                   items: list[pytest.Function]) -> None:
     st = _state(config)
-    fn = cs.design["function"]
+    fn = cs.function
     path = Path(inspect.getfile(fn)).resolve()
     settings = params.settings(cs.claim, budget.name).to_dict()
     code = code_identity(path, fn.__name__)
-    axis_values = cs.design["levels_all"][cs.spec.axis]
+    axis_values = cs.levels[cs.spec.axis]
     units, level_rows = [], {}
     for item in items:
         point = {k: v for k, v in item.callspec.params.items() if k != "seeds"}
@@ -288,7 +294,7 @@ def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: Cla
         unit = Unit(claim=cs.claim, path=str(path), function=fn.__name__, level_id=level_id, params=point,
                     seeds=seeds, settings=settings, budget=budget.name, device=st.device,
                     estimate_s=_estimate(params, cs.claim, budget, len(items)))
-        cs.units[item.nodeid] = unit
+        st.units[item.nodeid] = unit
         cs.keys[rel] = key
         units.append({"level_id": level_id, "params": point, "seeds": list(seeds), "path": rel, "key": key})
         level_rows.setdefault(level_id, {"level_id": level_id, "params": point,
@@ -298,7 +304,8 @@ def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: Cla
     except ValueError:
         rel_claim_path = str(path)
     cs.design = {"claim": cs.claim, "budget": budget.name, "spec": cs.spec.to_dict(), "spec_hash": cs.spec.hash,
-                 "doc": parse_docstring(inspect.getmodule(fn).__doc__ or fn.__doc__), "file": rel_claim_path, "function": fn.__name__,
+                 "doc": parse_docstring(inspect.getmodule(fn).__doc__ or fn.__doc__), "file": rel_claim_path,
+                 "function": fn.__name__,
                  "all_levels": [{"value": v} for v in axis_values], "levels": list(level_rows.values()),
                  "seeds": list(range(budget.seeds)), "shards": [list(s) for s in budget.shards],
                  "settings": settings, "code": code, "plumbing_only": budget.plumbing_only,
@@ -332,9 +339,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     st = _state(session.config)
     if not st.claims or st.budget is None:
         return
-    selected = [it for it in session.items if it.nodeid in _all_units(st)]
+    selected = [it for it in session.items if it.nodeid in st.units]
     pending = [it for it in selected if _lookup_unit(st, it).status != "ok"]
-    known = [_all_units(st)[it.nodeid].estimate_s for it in pending]
+    known = [st.units[it.nodeid].estimate_s for it in pending]
     eta = sum(e for e in known if e is not None)
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is None:
@@ -345,12 +352,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     tr.write_line(msg)
 
 
-def _all_units(st: State) -> dict[str, Unit]:
-    return {nodeid: u for cs in st.claims.values() for nodeid, u in cs.units.items()}
-
-
 def _lookup_unit(st: State, item: pytest.Item) -> Lookup:
-    unit = _all_units(st)[item.nodeid]
+    unit = st.units[item.nodeid]
     cs = st.claims[unit.claim]
     rel = record_path(Path("."), unit.budget, unit.claim, unit.level_id, unit.seeds).as_posix()
     return lookup(st.results / rel, cs.keys[rel])
@@ -391,7 +394,7 @@ def record(request: pytest.FixtureRequest):
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     st = _state(pyfuncitem.config)
-    unit = _all_units(st).get(pyfuncitem.nodeid)
+    unit = st.units.get(pyfuncitem.nodeid)
     if unit is None:
         return None
     found = _lookup_unit(st, pyfuncitem)
