@@ -10,8 +10,10 @@ instead of 1M; 5 seeds; batch 128 instead of 256 (CPU cost; the same at every de
 are deepened together (as D2RL and Ota et al.), width fixed at 256 (Ota et al.). Divergence counts as a
 failure at the floor and its fraction per depth is in the report. reference_score 5000 is a planning
 anchor (UNVERIFIED), random_score -291 was measured here (see test_sac_width.py).
-Pilot: depth 2 only, quick budget (`pytest claims/test_sac_depth.py -k depth2 --budget quick`); its
-numbers are in the quick report and the closing note of issue 3.
+Pilot: depth 2 only, quick budget, 5 seeds (`pytest claims/test_sac_depth.py -k depth2 --budget quick`):
+auc_return -27, -23, -55, -14, -36 (normalized 0.049 +/- 0.003), final_return -78 to -118 and -23. Above
+random, far below the ceiling, but like sac_width's pilot the policy has barely left its initial
+behaviour after 7k updates: quick only measures early learning; full carries the claim.
 """
 import pytest
 

@@ -13,8 +13,10 @@ instead of SimBa's tanh rescaling to [-10, 2]. Quick runs only 2k env steps (1k 
 sac_width runs 10k: SimBa at width 512 costs about 1.1 s per 5-seed ensemble update on this machine, so
 the quick budget of this claim trains far less than the paper and than sac_width; full runs 200k steps
 like sac_width. reference_score 5000 is a planning anchor (UNVERIFIED), random_score -291 measured here.
-Pilot: width 64 only, quick budget (`pytest claims/test_simba_width.py -k width64 --budget quick`); its
-numbers are in the quick report and the closing note of issue 3.
+Pilot: width 64 only, quick budget, 5 seeds (`pytest claims/test_simba_width.py -k width64 --budget quick`,
+70 s): auc_return -156, -91, -218, -134, -260 (normalized 0.022 +/- 0.013), final_return -15 to -49. Above
+random, far below the ceiling; half of the four evaluations fall in the warm-up, so quick mostly sees the
+initial policy. Full carries the claim.
 """
 import pytest
 

@@ -103,15 +103,17 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
         metric = m["metric"]
         df = metric_frame(summary, metric)
         df.to_csv(figures / f"{claim}__{metric}.csv", index=False)
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
         hue = spec.get("contrast")
+        fig, ax = plt.subplots(figsize=(7.5 if hue else 5.5, 3.6))
         band = _bootstrap_band(df, hue)
         for key, b in band.groupby(hue) if hue else [(None, band)]:
             ax.fill_between(b["level"], b["lo"], b["hi"], alpha=0.2, label=None if key is None else f"{key} 95% band")
             ax.plot(b["level"], b["mean"], lw=2, label="mean" if key is None else f"{key} mean")
         sns.lineplot(data=df, x="level", y="value", units="seed", estimator=None, hue=hue, lw=0.6, alpha=0.5,
                      ax=ax, legend=False, color=None if hue else "0.4")
-        sns.scatterplot(data=df, x="level", y="value", hue=hue, style="diverged", ax=ax, s=18, legend=bool(hue))
+        sns.scatterplot(data=df, x="level", y="value", hue=hue, ax=ax, s=18, legend=False)  # diverged: NaN, absent
+        if hue:
+            ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         if spec["scale"] == "log":
             ax.set_xscale("log", base=2)
         levels = sorted(df["level"].unique()) if spec["scale"] == "log" else list(dict.fromkeys(df["level"]))
