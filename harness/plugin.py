@@ -18,6 +18,7 @@ collects no ``@pytest.mark.claim`` function. For a claim function ``claims/test_
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import sys
@@ -32,8 +33,8 @@ from harness import trend
 from harness.budget import Budget, Params, ParamsError
 from harness.execute import FIXTURES, Executor, Unit, make_executor
 from harness.records import (Lookup, Record, atomic_write_json, code_identity, lookup, provenance, record_path,
-                             unit_key)
-from harness.result import RunResult
+                             unit_key, write_record)
+from harness.result import RunResult, _jsonable
 from harness.verdict import (ClaimSpec, ClaimSpecError, assess_claim, axis_coordinate, check_result, parse_docstring,
                              summary_line)
 
@@ -321,7 +322,6 @@ def _estimate(params: Params, claim: str, budget: Budget, n_items: int) -> float
 
 
 def _read_json(path: Path) -> Any:
-    import json
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -329,9 +329,6 @@ def _read_json(path: Path) -> Any:
 
 
 def _roundtrip(obj: Any) -> Any:
-    import json
-
-    from harness.result import _jsonable
     return json.loads(json.dumps(_jsonable(obj)))
 
 
@@ -424,7 +421,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                  seeds=list(unit.seeds), budget=unit.budget, device=unit.device, settings=unit.settings,
                  spec_hash=cs.spec.hash, code=cs.design["code"], result=RunResult.from_dict(out),
                  provenance=provenance(wall))
-    from harness.records import write_record
     write_record(found.path, rec)
     st.ran += 1
     return True
