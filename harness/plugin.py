@@ -291,13 +291,13 @@ def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: Cla
         level_id = _level_id(item)
         key = unit_key(claim=cs.claim, params=point, settings=settings, seeds=seeds, device=st.device,
                        spec_hash=cs.spec.hash, code_hash=code["hash"])
-        rel = record_path(Path("."), budget.name, cs.claim, level_id, seeds).as_posix()
         unit = Unit(claim=cs.claim, path=str(path), function=fn.__name__, level_id=level_id, params=point,
                     seeds=seeds, settings=settings, budget=budget.name, device=st.device,
                     estimate_s=_estimate(params, cs.claim, budget, len(items)))
         st.units[item.nodeid] = unit
-        cs.keys[rel] = key
-        units.append({"level_id": level_id, "params": point, "seeds": list(seeds), "path": rel, "key": key})
+        cs.keys[_rel_path(unit)] = key
+        units.append({"level_id": level_id, "params": point, "seeds": list(seeds), "path": _rel_path(unit),
+                      "key": key})
         level_rows.setdefault(level_id, {"level_id": level_id, "params": point,
                                          "value": point[cs.spec.axis]})
     try:
@@ -349,11 +349,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     tr.write_line(msg)
 
 
+def _rel_path(unit: Unit) -> str:
+    """The unit's record path relative to --results (the key of ClaimState.keys and design units)."""
+    return record_path(Path("."), unit.budget, unit.claim, unit.level_id, unit.seeds).as_posix()
+
+
 def _lookup_unit(st: State, item: pytest.Item) -> Lookup:
     unit = st.units[item.nodeid]
-    cs = st.claims[unit.claim]
-    rel = record_path(Path("."), unit.budget, unit.claim, unit.level_id, unit.seeds).as_posix()
-    return lookup(st.results / rel, cs.keys[rel])
+    rel = _rel_path(unit)
+    return lookup(st.results / rel, st.claims[unit.claim].keys[rel])
 
 
 # --- fixtures (values for direct use; point items run through run_unit, which supplies the same) -----------
@@ -416,8 +420,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     problems = check_result(cs.spec, out, unit.seeds)
     if problems:
         pytest.fail(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)}: " + "; ".join(problems), pytrace=False)
-    rel = record_path(Path("."), unit.budget, unit.claim, unit.level_id, unit.seeds).as_posix()
-    rec = Record(key=cs.keys[rel], claim=unit.claim, level_id=unit.level_id, params=unit.params,
+    rec = Record(key=cs.keys[_rel_path(unit)], claim=unit.claim, level_id=unit.level_id, params=unit.params,
                  seeds=list(unit.seeds), budget=unit.budget, device=unit.device, settings=unit.settings,
                  spec_hash=cs.spec.hash, code=cs.design["code"], result=RunResult.from_dict(out),
                  provenance=provenance(wall))

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness import trend
 from harness.records import atomic_write_json
-from harness.verdict import summary_rows
+from harness.verdict import ClaimSpec, summary_rows
 
 VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
 
@@ -76,12 +76,11 @@ def metric_frame(summary: Mapping[str, Any], metric: str):
     """Plotted data of one claim metric: one row per (level, seed), normalized when the claim normalizes."""
     import pandas as pd
     spec = summary["spec"]
+    normalize = ClaimSpec.from_dict(spec).normalize
     rows = []
     for o in summary["observations"]:
         raw = o["metrics"].get(metric)
-        value = math.nan if raw is None else float(raw)
-        if spec.get("random_score") is not None and math.isfinite(value):
-            value = (value - spec["random_score"]) / (spec["reference_score"] - spec["random_score"])
+        value = float(normalize(np.float64(math.nan if raw is None else raw)))
         row = {"level_id": o["level_id"], "level": o["params"][spec["axis"]], "seed": o["seed"],
                "value": value, "diverged": o["diverged"]}
         if spec.get("contrast"):

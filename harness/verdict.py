@@ -302,9 +302,8 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
         res = trend.assess(x, y, direction, blocks=blocks, floor=0.0 if spec.normalized else None, **kw, **common)
     else:
         group = np.array([repr(r["params"][spec.contrast]) for r in rows])
-        cell_blocks = blocks if blocks is not None else None
         order = tuple(repr(v) for v in _contrast_order(rows, spec.contrast))
-        res = trend.assess_contrast(x, y, group, direction, blocks=cell_blocks, order=order, **common)
+        res = trend.assess_contrast(x, y, group, direction, blocks=blocks, order=order, **common)
     stats = {k: _clean(v) for k, v in asdict(res).items()}
     stats.setdefault("slope", stats["statistic"])  # contrasts: the difference of slopes is the effect
     stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized,
