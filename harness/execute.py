@@ -1,21 +1,36 @@
-"""Where units of work run: the ``Executor`` interface and its serial implementation.
+"""Where units of work run: the ``Executor`` interface, in this process, in a local pool, or on Ray.
 
 A ``Unit`` is everything needed to run one (claim, level, seed shard) in any process: the claim file and
 function, the point's parameters, the seeds and the per-budget settings. ``run_unit`` imports the claim
 file, calls the claim function with the plugin's fixtures and returns the RunResult as a dict. Executors
 only run units; the driver (the pytest plugin) alone reads and writes records and computes verdicts.
+
+Chosen with ``--executor {local,ray}`` and ``--workers N`` (``make_executor``): ``local`` with one worker
+runs each unit in the pytest process (``SerialExecutor``); with more, a pool of spawned processes
+(``LocalExecutor``); ``ray`` submits Ray tasks (``RayExecutor``, the optional ``ray`` extra).
 """
 from __future__ import annotations
 
+import heapq
 import importlib.util
+import multiprocessing as mp
+import os
+import pickle
+import platform
+import signal
 import sys
+import threading
 import time
+import traceback
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from multiprocessing import connection as mp_connection
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.budget import ParamsError
 from harness.result import RunResult, set_progress_sink
 
 FIXTURES = ("seeds", "settings", "budget", "device", "record")  # what a claim function may ask for
@@ -39,6 +54,8 @@ class Unit:
     device: str
     estimate_s: float | None = field(default=None, compare=False)
     """Expected seconds, when known (for scheduling and ETA)."""
+    order: int = field(default=0, compare=False)
+    """The level's position in the declared sweep (a proxy for cost among a claim's units)."""
 
 
 def load_function(path: str, name: str) -> Callable[..., Any]:
@@ -59,12 +76,11 @@ def load_function(path: str, name: str) -> Callable[..., Any]:
 
 def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run one unit in this process (one torch thread) and return its RunResult as a dict."""
-    import torch
-
     from harness.budget import Settings
 
-    torch.set_num_threads(1)
     fn = load_function(unit.path, unit.function)
+    if "torch" in sys.modules:  # the claim's agent uses torch (a claim without torch starts faster without it)
+        sys.modules["torch"].set_num_threads(1)
     captured: list[RunResult] = []
 
     def record(result: RunResult) -> None:
@@ -88,23 +104,42 @@ def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[st
                            "a claim function must call record(result) exactly once")
     out = captured[0].to_dict()
     out["_wall_time"] = time.perf_counter() - start
+    out["_host"] = platform.node()
     return out
 
 
+class UnitFailed(RuntimeError):
+    """A unit raised in a worker process; the message carries the worker's traceback."""
+
+
+class WorkerDied(RuntimeError):
+    """The process running a unit died (killed, out of memory) more often than the retries allow."""
+
+
 class Executor(ABC):
-    """Runs units and returns futures of their RunResult dicts. Implementations: serial (here); a process
-    pool and Ray come later without any change to claims, records or verdicts."""
+    """Runs units and returns futures of their RunResult dicts. The driver (the pytest plugin) submits every
+    missing unit up front, longest first, and writes each record from a done-callback as its unit finishes.
+
+    Implementations: ``SerialExecutor`` (in this process, when the unit's item runs), ``LocalExecutor`` (a
+    pool of spawned worker processes on this machine) and ``RayExecutor`` (tasks on a Ray cluster). None of
+    them changes what a unit computes: records, keys and verdicts are the same whichever ran them.
+    """
+
+    parallel = True
+    """False: units run when their item asks for them (``submit`` blocks), so nothing is submitted up front."""
 
     @abstractmethod
     def submit(self, unit: Unit, progress: Callable[..., None] | None = None) -> "Future[dict[str, Any]]":
         ...
 
-    def shutdown(self) -> None:
-        pass
+    def shutdown(self, cancel: bool = False) -> None:
+        """Release workers; ``cancel`` drops units not yet finished (Ctrl-C) instead of waiting for them."""
 
 
 class SerialExecutor(Executor):
-    """Runs each unit in the calling process when it is submitted."""
+    """Runs each unit in the calling process when it is submitted (``--workers 1``)."""
+
+    parallel = False
 
     def submit(self, unit: Unit, progress: Callable[..., None] | None = None) -> "Future[dict[str, Any]]":
         fut: Future = Future()
@@ -117,7 +152,275 @@ class SerialExecutor(Executor):
         return fut
 
 
-def make_executor(name: str = "serial") -> Executor:
-    if name == "serial":
-        return SerialExecutor()
-    raise ValueError(f"unknown executor {name!r}; available: serial")
+def longest_first(unit: Unit) -> tuple[float, int]:
+    """Sort key that submits the longest expected units first: ``estimate_s``, and within a claim (whose units
+    share one estimate) later levels of the sweep first, since sweeps are declared from the cheapest level
+    to the most expensive. Python's sort is stable, so ties keep the collection order."""
+    return (-(unit.estimate_s or 0.0), -unit.order)
+
+
+# --- local process pool ----------------------------------------------------------------------------------
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker at once when the driver dies (even by SIGKILL): an orphan must not go on running."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
+
+
+def _worker_main(conn: Connection, parent: int) -> None:
+    """A worker process: run the units the driver sends until it sends None or goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the pool
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    while True:
+        try:
+            unit = conn.recv()
+        except (EOFError, OSError):  # the driver is gone
+            return
+        if unit is None:
+            return
+        try:
+            reply: tuple = ("ok", run_unit(unit))
+        except BaseException as e:  # noqa: BLE001 - sent to the driver, which fails the unit's point
+            tb = traceback.format_exc()
+            try:
+                pickle.dumps(e)
+            except Exception:  # an exception that cannot travel: send its text
+                e = UnitFailed(f"{type(e).__name__}: {e}")
+            reply = ("error", e, tb)
+        conn.send(reply)
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    task: "_Task | None" = None
+
+
+@dataclass(order=True)
+class _Task:
+    rank: int
+    unit: Unit = field(compare=False)
+    future: Future = field(compare=False)
+    attempts: int = field(default=0, compare=False)
+
+
+class LocalExecutor(Executor):
+    """A pool of ``workers`` processes on this machine, started with ``spawn`` (never fork: forking after
+    torch has started threads can deadlock), each with one torch thread.
+
+    A dispatcher thread in the driver hands queued units to idle workers (in submission order, which the
+    plugin makes longest-first) and resolves each unit's future when its worker replies. A worker that
+    dies while running a unit (SIGKILL, out of memory) is replaced and the unit is run again, at most
+    ``retries`` more times; then its future fails with ``WorkerDied``. Other units and their futures are
+    not affected. A unit that raises fails its future at once (a Python error is deterministic: no retry).
+    """
+
+    def __init__(self, workers: int, retries: int = 2):
+        if workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {workers}")
+        self.workers, self.retries = workers, retries
+        self._ctx = mp.get_context("spawn")
+        self._queue: list[_Task] = []
+        self._pool: list[_Worker] = []
+        self._lock = threading.Condition()
+        self._closing = False
+        self._submitted = 0
+        self._thread = threading.Thread(target=self._dispatch, name="claims-dispatcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, unit: Unit, progress: Callable[..., None] | None = None) -> "Future[dict[str, Any]]":
+        fut: Future = Future()
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the executor is shut down")
+            heapq.heappush(self._queue, _Task(self._submitted, unit, fut))
+            self._submitted += 1
+            self._lock.notify()
+        return fut
+
+    def _start_worker(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the spawned interpreter
+        proc = self._ctx.Process(target=_worker_main, args=(child, os.getpid()), name="claims-worker", daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _dispatch(self) -> None:
+        try:
+            self._dispatch_loop()
+        except BaseException as e:  # a bug here must fail the units, never leave the driver waiting forever
+            with self._lock:
+                tasks = self._queue + [w.task for w in self._pool if w.task]
+                self._queue.clear()
+            for task in tasks:
+                if not task.future.done():
+                    task.future.set_exception(RuntimeError(f"the local executor's dispatcher failed: {e!r}"))
+            raise
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closing and not self._queue and not any(w.task for w in self._pool):
+                    self._lock.wait()
+                if self._closing:
+                    return
+                self._pool = [w for w in self._pool if w.process.is_alive() or w.task]
+                while self._queue:
+                    idle = next((w for w in self._pool if w.task is None and w.process.is_alive()), None)
+                    if idle is None and len(self._pool) < self.workers:
+                        idle = self._start_worker()
+                        self._pool.append(idle)
+                    if idle is None:
+                        break
+                    task = heapq.heappop(self._queue)
+                    if task.attempts == 0 and not task.future.set_running_or_notify_cancel():
+                        continue  # cancelled while queued
+                    task.attempts += 1
+                    idle.task = task
+                    idle.conn.send(task.unit)
+                busy = [w for w in self._pool if w.task]
+            waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            ready = set(mp_connection.wait(waitables, timeout=0.5)) if waitables else set()
+            for w in busy:
+                if w.conn in ready or w.process.sentinel in ready:
+                    self._collect(w)
+
+    def _collect(self, w: _Worker) -> None:
+        task = w.task
+        assert task is not None
+        try:
+            reply = w.conn.recv() if w.conn.poll() else None
+        except Exception:  # EOF or a half-written reply: the worker died while answering
+            reply = None
+        if reply is None:  # no answer: the worker died (its sentinel fired)
+            w.process.join(timeout=5)
+            code = w.process.exitcode
+            w.task = None
+            with self._lock:
+                self._pool.remove(w)
+                if task.attempts <= self.retries:
+                    heapq.heappush(self._queue, task)  # keeps its rank: it runs next
+                    return
+            task.future.set_exception(WorkerDied(
+                f"the worker process running {task.unit.claim} {task.unit.level_id} seeds {list(task.unit.seeds)} "
+                f"died (exit code {code}) {task.attempts} times; {self.retries} retries allowed"))
+            return
+        w.task = None
+        if reply[0] == "ok":
+            task.future.set_result(reply[1])
+        else:
+            _, exc, tb = reply
+            if not isinstance(exc, ParamsError):
+                exc = UnitFailed(f"{task.unit.claim} {task.unit.level_id} seeds {list(task.unit.seeds)} raised in a "
+                                 f"worker process:\n{tb}")
+            task.future.set_exception(exc)
+
+    def shutdown(self, cancel: bool = False) -> None:
+        with self._lock:
+            if cancel:
+                for task in self._queue:
+                    task.future.cancel()
+                self._queue.clear()
+            else:
+                while self._queue or any(w.task for w in self._pool):
+                    self._lock.wait(timeout=0.2)
+            self._closing = True
+            self._lock.notify_all()
+        self._thread.join(timeout=10)
+        for w in self._pool:
+            if w.task is not None:  # cancelled mid-unit: nothing of it is recorded
+                w.process.kill()
+                w.task.future.set_exception(RuntimeError("cancelled: the run was interrupted"))
+            else:
+                try:
+                    w.conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+        for w in self._pool:
+            w.process.join(timeout=10)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+            w.conn.close()
+        self._pool.clear()
+
+    def worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self._pool if w.process.is_alive()]
+
+
+# --- Ray -------------------------------------------------------------------------------------------------
+
+def _ray_unit(unit: Unit) -> dict[str, Any]:
+    return run_unit(unit)
+
+
+class RayExecutor(Executor):
+    """Each unit is a Ray task asking for one CPU (and ``gpu_fraction`` of a GPU when the device is cuda).
+
+    ``address``: an existing cluster (``--ray-address`` or ``RAY_ADDRESS``); None starts a private local
+    Ray instance with ``workers`` CPUs. The project must be importable at the same path on every node (a
+    shared checkout), since a unit names its claim file by absolute path. Ray runs a task again when its
+    worker process dies (``max_retries``); Python errors are not retried. The driver still writes every
+    record, so caching and resume behave as with the local pool.
+    """
+
+    def __init__(self, address: str | None, workers: int, retries: int = 2, gpu_fraction: float = 0.25):
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError('--executor ray needs Ray: pip install -e ".[ray]"') from None
+        self._ray = ray
+        env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="warning")
+        else:
+            ray.init(num_cpus=workers, runtime_env=env, log_to_driver=False, logging_level="warning",
+                     include_dashboard=False)
+        self._task = ray.remote(_ray_unit)
+        self.retries, self.gpu_fraction = retries, gpu_fraction
+        self._refs: list[Any] = []
+
+    def submit(self, unit: Unit, progress: Callable[..., None] | None = None) -> "Future[dict[str, Any]]":
+        gpus = self.gpu_fraction if unit.device == "cuda" else 0
+        ref = self._task.options(num_cpus=1, num_gpus=gpus, max_retries=self.retries,
+                                 retry_exceptions=False).remote(unit)
+        self._refs.append(ref)
+        fut: Future = Future()
+
+        def resolve(ray_future: Future) -> None:
+            exc = ray_future.exception()
+            if exc is None:
+                fut.set_result(ray_future.result())
+            else:
+                cause = getattr(exc, "cause", None)
+                fut.set_exception(cause if isinstance(cause, ParamsError) else
+                                  WorkerDied(str(exc)) if "WorkerCrashed" in type(exc).__name__ else
+                                  UnitFailed(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)} failed on "
+                                             f"the Ray cluster:\n{exc}"))
+        ref.future().add_done_callback(resolve)
+        return fut
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if cancel:
+            for ref in self._refs:
+                try:
+                    self._ray.cancel(ref, force=True)
+                except Exception:  # already finished
+                    pass
+        elif self._refs:
+            self._ray.wait(self._refs, num_returns=len(self._refs))
+        self._ray.shutdown()
+
+
+def make_executor(name: str = "local", workers: int | None = None, ray_address: str | None = None) -> Executor:
+    """``local`` with one worker runs units in this process (``SerialExecutor``); more workers, a process
+    pool; ``ray``, Ray tasks. ``workers`` defaults to the number of cores."""
+    workers = workers or os.cpu_count() or 1
+    if name == "local":
+        return SerialExecutor() if workers == 1 else LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(ray_address or os.environ.get("RAY_ADDRESS"), workers)
+    raise ValueError(f"unknown executor {name!r}; use --executor local or --executor ray")

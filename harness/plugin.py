@@ -8,9 +8,12 @@ collects no ``@pytest.mark.claim`` function. For a claim function ``claims/test_
   smallest achievable p is >= alpha is rejected (except on plumbing-only budgets). Seed shards become a
   parametrization (ids ``width64-s0_4``; just ``width64`` with one shard). The budget may thin levels to
   the extremes. The design is written to ``results/<budget>/<id>/design.json``.
-- point items: each is a unit (claim, level, seed shard). A record whose key matches is reused; otherwise
-  the unit runs through the Executor and the driver validates and writes its record atomically. A point
-  fails only when the harness breaks (an exception, an unreported NaN, a missing metric).
+- point items: each is a unit (claim, level, seed shard). A record whose key matches is reused. With a
+  parallel executor (``--workers N`` > 1, or ``--executor ray``) every missing unit of the selected claims is
+  submitted before the first item runs, longest first, so levels of different claims overlap; the driver
+  validates and writes each record atomically as its unit finishes, and each point item waits for its own
+  unit. With one worker the unit runs in this process when its item runs. A point fails only when the
+  harness breaks (an exception, an unreported NaN, a missing metric, a worker that died too often).
 - verdict items ``test_<id>[verdict-<metric>]`` (unless ``--no-verdicts``), after the claim's points:
   REPRODUCED passes, CONTRADICTED fails, INCONCLUSIVE skips with its reason (incl. the minimum detectable
   effect). A terminal summary prints one line per claim metric.
@@ -31,7 +34,9 @@ import pytest
 
 from harness import trend
 from harness.budget import Budget, Params, ParamsError
-from harness.execute import FIXTURES, Executor, Unit, make_executor
+from concurrent.futures import Future
+
+from harness.execute import FIXTURES, Executor, Unit, longest_first, make_executor
 from harness.records import (Lookup, Record, atomic_write_json, code_identity, lookup, provenance, record_path,
                              unit_key, write_record)
 from harness.result import RunResult, _jsonable
@@ -68,6 +73,10 @@ class State:
     claims: dict[str, ClaimState] = field(default_factory=dict)
     units: dict[str, Unit] = field(default_factory=dict)
     """Point item nodeid -> its unit of work."""
+    futures: dict[str, Future] = field(default_factory=dict)
+    """Point item nodeid -> its submitted unit (parallel executors)."""
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    """Point item nodeid -> why its finished unit's result was rejected ([] when its record was written)."""
     parametrizing_claim: bool = False
     ran: int = 0
     cached: int = 0
@@ -85,6 +94,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device for agents")
     g.addoption("--no-verdicts", action="store_true", help="run points only (the DVC run stage uses this)")
     g.addoption("--params", default="params.yaml", help="path of params.yaml (default: ./params.yaml)")
+    g.addoption("--executor", default=None, choices=("local", "ray"),
+                help="where units run: local processes or a Ray cluster (default: execution.executor in "
+                     "params.yaml, else local)")
+    g.addoption("--workers", default=None, type=int,
+                help="parallel units (default: execution.workers in params.yaml, else the number of cores; "
+                     "1 runs units in the pytest process)")
+    g.addoption("--ray-address", default=None,
+                help="address of an existing Ray cluster (default: $RAY_ADDRESS; none starts a local Ray)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -293,7 +310,8 @@ def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: Cla
                        spec_hash=cs.spec.hash, code_hash=code["hash"])
         unit = Unit(claim=cs.claim, path=str(path), function=fn.__name__, level_id=level_id, params=point,
                     seeds=seeds, settings=settings, budget=budget.name, device=st.device,
-                    estimate_s=_estimate(params, cs.claim, budget, len(items)))
+                    estimate_s=_estimate(params, cs.claim, budget, len(items)),
+                    order=[repr(v) for v in axis_values].index(repr(point[cs.spec.axis])))
         st.units[item.nodeid] = unit
         cs.keys[_rel_path(unit)] = key
         units.append({"level_id": level_id, "params": point, "seeds": list(seeds), "path": _rel_path(unit),
@@ -398,35 +416,109 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     unit = st.units.get(pyfuncitem.nodeid)
     if unit is None:
         return None
-    found = _lookup_unit(st, pyfuncitem)
-    if found.status == "ok":
-        st.cached += 1
-        pyfuncitem.user_properties.append(("cached", True))
-        return True
-    if found.status in ("corrupt", "stale"):
-        sys.stderr.write(f"\n{found.path}: {found.status} record ({found.detail}); recomputing\n")
-    if st.executor is None:
-        st.executor = make_executor("serial")
-    progress = _Progress(pyfuncitem.config, pyfuncitem.nodeid)
-    start = time.perf_counter()
+    fut = st.futures.get(pyfuncitem.nodeid)  # submitted up front to a parallel executor
+    progress = None
+    if fut is None:
+        found = _lookup_unit(st, pyfuncitem)
+        if found.status == "ok":
+            st.cached += 1
+            pyfuncitem.user_properties.append(("cached", True))
+            return True
+        # a serial executor: the unit runs here, now
+        if found.status in ("corrupt", "stale"):
+            sys.stderr.write(f"\n{found.path}: {found.status} record ({found.detail}); recomputing\n")
+        progress = _Progress(pyfuncitem.config, pyfuncitem.nodeid)
+        fut = _submit(st, pyfuncitem.nodeid, _executor(pyfuncitem.config), progress)
     try:
-        out = st.executor.submit(unit, progress).result()
+        fut.result()
     except ParamsError as e:
         pytest.fail(str(e), pytrace=False)
     finally:
-        progress.clear()
-    wall = out.pop("_wall_time", time.perf_counter() - start)
+        if progress is not None:
+            progress.clear()
+    problems = st.problems[pyfuncitem.nodeid]
+    if problems:
+        pytest.fail(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)}: " + "; ".join(problems), pytrace=False)
+    return True
+
+
+def _executor(config: pytest.Config) -> Executor:
+    """The session's executor, made on first use: options, then params.yaml ``execution:``, then defaults."""
+    st = _state(config)
+    if st.executor is None:
+        params, _ = _load_params(config)
+        cfg = params.data.get("execution") or {}
+        name = config.getoption("--executor") or cfg.get("executor", "local")
+        workers = config.getoption("--workers") or cfg.get("workers")
+        if workers is not None and int(workers) < 1:
+            raise pytest.UsageError(f"--workers must be >= 1, got {workers}")
+        st.executor = make_executor(name, workers=None if workers is None else int(workers),
+                                    ray_address=config.getoption("--ray-address") or cfg.get("ray_address"))
+    return st.executor
+
+
+def _submit(st: State, nodeid: str, executor: Executor, progress: Any = None) -> Future:
+    """Submit an item's unit. The returned future resolves once the driver has validated the unit's result and
+    written its record (or stored why not in ``st.problems``), so a finished unit is recorded even if its
+    item never runs (-x, Ctrl-C) and an item never reads a record that is not yet written."""
+    unit = st.units[nodeid]
+    done: Future = Future()
+    st.futures[nodeid] = done
+
+    def finish(f: Future) -> None:
+        if f.cancelled():
+            done.cancel()
+        elif f.exception() is not None:
+            done.set_exception(f.exception())
+        else:
+            try:
+                st.problems[nodeid] = _write_record(st, unit, dict(f.result()))
+            except Exception as e:  # noqa: BLE001 - the item reports it
+                st.problems[nodeid] = [f"its record could not be written: {type(e).__name__}: {e}"]
+            done.set_result(None)
+    executor.submit(unit, progress).add_done_callback(finish)
+    return done
+
+
+def _write_record(st: State, unit: Unit, out: dict[str, Any]) -> list[str]:
+    """Validate a finished unit's result and write its record; the problems that prevented it, if any."""
+    wall = out.pop("_wall_time", 0.0)
+    host = out.pop("_host", None)
     cs = st.claims[unit.claim]
     problems = check_result(cs.spec, out, unit.seeds)
     if problems:
-        pytest.fail(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)}: " + "; ".join(problems), pytrace=False)
-    rec = Record(key=cs.keys[_rel_path(unit)], claim=unit.claim, level_id=unit.level_id, params=unit.params,
+        return problems
+    rel = _rel_path(unit)
+    prov = provenance(wall)
+    if host:
+        prov["host"] = host
+    rec = Record(key=cs.keys[rel], claim=unit.claim, level_id=unit.level_id, params=unit.params,
                  seeds=list(unit.seeds), budget=unit.budget, device=unit.device, settings=unit.settings,
-                 spec_hash=cs.spec.hash, code=cs.design["code"], result=RunResult.from_dict(out),
-                 provenance=provenance(wall))
-    write_record(found.path, rec)
+                 spec_hash=cs.spec.hash, code=cs.design["code"], result=RunResult.from_dict(out), provenance=prov)
+    write_record(st.results / rel, rec)
     st.ran += 1
-    return True
+    return []
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session):
+    """With a parallel executor, submit every missing unit of the selected items up front, longest first."""
+    st = _state(session.config)
+    found = {it.nodeid: _lookup_unit(st, it) for it in session.items if it.nodeid in st.units}
+    pending = [nodeid for nodeid, f in found.items() if f.status != "ok"]
+    if pending and not session.config.option.collectonly and _executor(session.config).parallel:
+        for nodeid in pending:
+            if found[nodeid].status in ("corrupt", "stale"):
+                f = found[nodeid]
+                sys.stderr.write(f"\n{f.path}: {f.status} record ({f.detail}); recomputing\n")
+        for nodeid in sorted(pending, key=lambda n: longest_first(st.units[n])):
+            _submit(st, nodeid, st.executor)
+    try:
+        return (yield)
+    finally:
+        if st.executor is not None:  # units whose items will not run (-x, Ctrl-C) are dropped, not waited for
+            st.executor.shutdown(cancel=True)
+            st.executor = None
 
 
 class _Progress:

@@ -219,8 +219,9 @@ def test_corrupt_record_is_reported_and_recomputed(project):
 
 def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
     edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(sleep=0.6))
-    counter = project.path / "counter.txt"
-    env = {**os.environ, "TOY_COUNTER": str(counter), "PYTHONPATH": str(Path(__file__).parents[1])}
+    counter, pids = project.path / "counter.txt", project.path / "pids.txt"
+    env = {**os.environ, "TOY_COUNTER": str(counter), "TOY_PIDS": str(pids),
+           "PYTHONPATH": str(Path(__file__).parents[1])}
     cmd = [sys.executable, "-m", "pytest", "claims", "--no-verdicts", "-q", "-p", "no:cacheprovider",
            *(["-p", p] for p in PLUGINS)]
     cmd = [c for part in cmd for c in (part if isinstance(part, list) else [part])]
@@ -231,6 +232,11 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # The driver's worker processes (default: a pool of one per core) exit with it, mid-unit or not.
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(int(pid)) for pid in pids.read_text().split()):
+        time.sleep(0.05)
+    assert not any(_alive(int(pid)) for pid in pids.read_text().split()), "a worker outlived its killed driver"
     done = {p.name for p in results.glob("size*.json")}
     assert 1 <= len(done) < 8
     assert not list(results.glob(".*.tmp"))
@@ -239,6 +245,14 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
     after = counter.read_text().splitlines()[len(before):]
     assert len(after) == 8 - len(done)
     assert len(list(results.glob("size*.json"))) == 8
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_progress_line_on_a_terminal_only(monkeypatch):

@@ -5,6 +5,7 @@ Departures: none (there is no agent: each "run" draws its curve from a seeded ge
 Pilot: none.
 """
 import os
+import signal
 import time
 
 import numpy as np
@@ -19,6 +20,11 @@ def test_toy_trend(size, seeds, settings, record):
     if os.environ.get("TOY_COUNTER"):
         with open(os.environ["TOY_COUNTER"], "a") as f:
             f.write(f"size{size} {list(seeds)}\n")
+    if os.environ.get("TOY_PIDS"):  # the process running this unit (tests kill it)
+        with open(os.environ["TOY_PIDS"], "a") as f:
+            f.write(f"{os.getpid()}\n")
+    if os.environ.get("TOY_SUICIDE") == f"size{size}":  # a unit whose process always dies
+        os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(float(settings.get("sleep", 0.0)))
     members = []
     for seed in seeds:

@@ -1,0 +1,207 @@
+"""Executors: a local process pool and Ray give the records and verdicts of a serial run; faults lose nothing.
+
+Every test runs the toy claim (tests/toy) in a temporary project through a real pytest subprocess. Its
+units sleep (settings.sleep) and write their pid (TOY_PIDS) and their level (TOY_COUNTER) so that a test
+can kill the process running a unit and count how often each unit ran.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.execute import Unit, longest_first
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "toy"
+SKIP_KEYS = {"provenance"}  # timing and host
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "claims").mkdir()
+    shutil.copy(TOY / "claims" / "test_toy_trend.py", tmp_path / "claims")
+    shutil.copy(TOY / "params.yaml", tmp_path)
+    return tmp_path
+
+
+def set_sleep(project: Path, seconds: float) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["claims"]["toy_trend"]["quick"]["sleep"] = seconds
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", *args]
+
+
+def environ(project: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "TOY_COUNTER": str(project / "counter.txt"), "TOY_PIDS": str(project / "pids.txt"),
+            "PYTHONPATH": str(ROOT), "CI": "1", **extra}
+
+
+def run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command(*args), cwd=project, env=environ(project, **env), capture_output=True, text=True,
+                          timeout=300)
+
+
+def records(project: Path, results: str = "results") -> dict[str, dict]:
+    """Record file name -> the record without its provenance (timing, host)."""
+    out = {}
+    for path in sorted((project / results / "quick" / "toy_trend").glob("size*.json")):
+        out[path.name] = {k: v for k, v in json.loads(path.read_text()).items() if k not in SKIP_KEYS}
+    return out
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.02)
+
+
+def test_longest_first_orders_by_estimate_then_by_later_level():
+    def unit(level: int, estimate: float | None, order: int) -> Unit:
+        return Unit("c", "p", "f", f"size{level}", {"size": level}, (0,), {}, "quick", "cpu", estimate, order)
+    units = [unit(1, 10.0, 0), unit(2, 10.0, 1), unit(9, 60.0, 0), unit(4, None, 3)]
+    assert [u.level_id for u in sorted(units, key=longest_first)] == ["size9", "size2", "size1", "size4"]
+
+
+def test_two_workers_give_the_records_and_verdict_of_one(project):
+    set_sleep(project, 0.3)
+    one = run(project, "--workers", "1", "--results", "serial")
+    two = run(project, "--workers", "2", "--results", "pool")
+    assert one.returncode == two.returncode == 1, one.stdout + two.stdout  # the toy claim is CONTRADICTED
+    for out in (one.stdout, two.stdout):
+        assert "8 passed, 1 failed" in out.replace("1 failed, 8 passed", "8 passed, 1 failed")
+        assert "toy_trend                auc_return increasing              CONTRADICTED" in out
+    serial, pool = records(project, "serial"), records(project, "pool")
+    assert len(serial) == 8 and serial == pool  # metrics, curves, keys, configs: everything but provenance
+    pids = {int(p) for p in lines(project / "pids.txt")[8:]}
+    assert len(pids) == 2 and not any(alive(p) for p in pids)  # two workers, none left behind
+    ran = lines(project / "counter.txt")[8:]
+    assert {ran[0], ran[1]} == {"size8 [0, 1]", "size8 [2, 3]"}  # the most expensive level first
+
+
+def test_a_worker_killed_mid_unit_is_replaced_and_the_unit_retried(project):
+    set_sleep(project, 1.0)
+    proc = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=environ(project),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: len(lines(project / "pids.txt")) >= 1)
+    victim = int(lines(project / "pids.txt")[0])
+    os.kill(victim, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "8 passed" in out and "8 units ran" in out
+    assert len(records(project)) == 8
+    ran = lines(project / "counter.txt")
+    assert len(ran) == 9 and len(set(ran)) == 8  # the killed unit ran twice, every other once
+    assert not any(alive(int(p)) for p in lines(project / "pids.txt"))
+
+
+def test_a_unit_whose_worker_always_dies_fails_its_point_after_the_retries(project):
+    set_sleep(project, 0.0)
+    r = run(project, "--workers", "2", "--no-verdicts", TOY_SUICIDE="size4")
+    assert r.returncode == 1
+    assert "2 failed, 6 passed" in r.stdout
+    assert "died (exit code -9) 3 times; 2 retries allowed" in r.stdout
+    assert sum(line.startswith("size4") for line in lines(project / "counter.txt")) == 6  # 2 shards x 3 tries
+    assert len(records(project)) == 6
+
+
+def test_sigint_leaves_a_consistent_results_tree_and_no_worker(project):
+    set_sleep(project, 1.0)
+    proc = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=environ(project),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    results = project / "results" / "quick" / "toy_trend"
+    wait_for(lambda: len(list(results.glob("size*.json"))) >= 2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert "KeyboardInterrupt" in out
+    wait_for(lambda: not any(alive(int(p)) for p in lines(project / "pids.txt")), timeout=10)
+    assert not list(results.glob(".*.tmp"))
+    done = records(project)
+    assert 2 <= len(done) < 8
+    before = len(lines(project / "counter.txt"))
+    again = run(project, "--workers", "2", "--no-verdicts")
+    assert again.returncode == 0, again.stdout
+    assert f"{8 - len(done)} units ran, {len(done)} reused" in again.stdout
+    assert len(lines(project / "counter.txt")) - before == 8 - len(done)
+
+
+# --- Ray ------------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-fa", "raylet|gcs_server"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path_factory):
+    """A real two-node Ray cluster on loopback: a head node and one worker node, one CPU each."""
+    pytest.importorskip("ray")
+    ray_cli = shutil.which("ray")
+    if ray_cli is None:
+        pytest.skip("the ray command is not on PATH")
+    if _ray_processes():
+        pytest.skip("a Ray cluster is already running on this machine; the test would stop it")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--num-cpus", "1", "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]
+    try:
+        subprocess.run([ray_cli, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([ray_cli, "start", "--address", address, *common], check=True, capture_output=True,
+                       timeout=120)
+        yield address
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+        wait_for(lambda: not _ray_processes(), timeout=30)
+
+
+@pytest.mark.slow  # a two-node cluster start alone takes ~10 s here; the test does not pass yet (see report)
+def test_ray_cluster_gives_the_local_records_and_survives_a_killed_worker(project, ray_cluster):
+    set_sleep(project, 0.3)
+    local = run(project, "--workers", "2", "--no-verdicts", "--results", "local")
+    assert local.returncode == 0, local.stdout
+    proc = subprocess.Popen(command("--executor", "ray", "--ray-address", ray_cluster, "--no-verdicts",
+                                    "--results", "ray"), cwd=project, env=environ(project),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = len(lines(project / "pids.txt"))
+        wait_for(lambda: len(lines(project / "pids.txt")) > first, timeout=120)
+        os.kill(int(lines(project / "pids.txt")[first]), signal.SIGKILL)  # a Ray worker, mid-unit
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:  # no driver outlives a failed test
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "8 passed" in out and "8 units ran" in out
+    assert records(project, "ray") == records(project, "local")
