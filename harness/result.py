@@ -121,3 +121,22 @@ def set_progress_sink(sink: Any) -> Any:
     global _progress_sink
     previous, _progress_sink = _progress_sink, sink
     return previous
+
+
+def steps_to_threshold(curve_steps: Sequence[int], curve_returns: Sequence[float], threshold: float,
+                       budget: int) -> float:
+    """Env steps until the evaluation return first reaches ``threshold`` (data efficiency; lower is better).
+
+    A run that never reaches it (NaN evaluations after divergence never do) is censored: it gets
+    ``budget + 1``, one step past its env-step budget, so it ranks after every run that reached the
+    threshold, even one that reached it at its last evaluation. Pure; used by agents and the verdict.
+    """
+    if len(curve_steps) != len(curve_returns):
+        raise ValueError(f"curve_steps ({len(curve_steps)}) and curve_returns ({len(curve_returns)}) must "
+                         "have one entry per evaluation")
+    if budget < 0:
+        raise ValueError(f"budget must be the member's env-step budget (>= 0), got {budget}")
+    for step, ret in zip(curve_steps, curve_returns):
+        if math.isfinite(float(ret)) and float(ret) >= threshold:
+            return float(step)
+    return float(budget + 1)
