@@ -375,7 +375,14 @@ class RayExecutor(Executor):
         self._ray = ray
         env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
         if address:
-            ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="warning")
+            try:
+                ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="warning")
+            except ConnectionError as e:
+                raise RuntimeError(
+                    f"cannot reach the Ray cluster at {address}: {e}. Check the address (`ray status` on the "
+                    "head node); if the cluster uses token authentication (the default of recent Ray), set "
+                    "RAY_AUTH_MODE=token here and copy the head's ~/.ray/auth_token (or set RAY_AUTH_TOKEN)"
+                ) from None
         else:
             ray.init(num_cpus=workers, runtime_env=env, log_to_driver=False, logging_level="warning",
                      include_dashboard=False)
