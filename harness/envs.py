@@ -21,6 +21,12 @@ def derive_seed(seed: int, stream: str) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+def env_seed(env_id: str, seed: int) -> int:
+    """The seed handed to ``env.reset``: 63-bit as derived, except for families whose RNG takes 32 bits
+    (MinAtar seeds a legacy ``np.random.RandomState``), which get its low 32 bits."""
+    return seed & 0xFFFF_FFFF if env_id.startswith("MinAtar/") else seed
+
+
 def check_env_id(env_id: str) -> None:
     """Raise a ValueError naming close matches when ``env_id`` is not registered."""
     _register_optional()
@@ -37,7 +43,7 @@ def make_env(env_id: str, seed: int, stream: str = "env", **kwargs) -> gym.Env:
     """A new env, reset once with the member's ``stream`` seed so that its RNG is fixed."""
     check_env_id(env_id)
     env = gym.make(env_id, **kwargs)
-    s = derive_seed(seed, stream)
+    s = env_seed(env_id, derive_seed(seed, stream))
     env.reset(seed=s)
     env.action_space.seed(s)
     return env
@@ -58,7 +64,8 @@ def evaluate(act: Callable[[np.ndarray], np.ndarray], env_id: str, seeds: Sequen
     totals = np.zeros((len(seeds), episodes))
     try:
         for k in range(episodes):
-            obs = np.stack([e.reset(seed=derive_seed(s, "eval") + k)[0] for e, s in zip(envs, seeds)])
+            obs = np.stack([e.reset(seed=env_seed(env_id, derive_seed(s, "eval") + k))[0]
+                            for e, s in zip(envs, seeds)])
             done = np.zeros(len(seeds), dtype=bool)
             steps = 0
             while not done.all():

@@ -83,8 +83,9 @@ def metric_frame(summary: Mapping[str, Any], metric: str):
         value = float(normalize(np.float64(math.nan if raw is None else raw)))
         row = {"level_id": o["level_id"], "level": o["params"][spec["axis"]], "seed": o["seed"],
                "value": value, "diverged": o["diverged"]}
-        if spec.get("contrast"):
-            row[spec["contrast"]] = o["params"][spec["contrast"]]
+        for extra in ("contrast", "over"):
+            if spec.get(extra):
+                row[spec[extra]] = o["params"][spec[extra]]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -102,7 +103,7 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
         metric = m["metric"]
         df = metric_frame(summary, metric)
         df.to_csv(figures / f"{claim}__{metric}.csv", index=False)
-        hue = spec.get("contrast")
+        hue = spec.get("contrast") or spec.get("over")
         fig, ax = plt.subplots(figsize=(7.5 if hue else 5.5, 3.6))
         band = _bootstrap_band(df, hue)
         for key, b in band.groupby(hue) if hue else [(None, band)]:
@@ -124,7 +125,57 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
         fig.tight_layout()
         fig.savefig(figures / f"{claim}__{metric}.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
+        if (m["stats"] or {}).get("law") and "a" in m["stats"]["law"]:
+            _law_figure(summary, m, figures)
     _curves_figure(summary, figures)
+
+
+LAW_COLUMN = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}
+
+
+def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path) -> None:
+    """The fitted power law on log-log axes: points, per-level means, the fit, and the band of laws whose
+    exponent lies in the interval (pivoting at the geometric mean of x). For a derived claim: N*(C)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    claim, spec, st, law = summary["claim"], summary["spec"], m["stats"], m["stats"]["law"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    if spec.get("derive"):
+        df = pd.DataFrame({"x": st["budgets"], "y": st["optimal_size"]})
+        ax.plot(df["x"], df["y"], "o-", color="0.3", label="N*(C), seed means")
+        xlabel, ylabel = "training compute C (FLOPs)", "compute-optimal parameters N*"
+        lo, hi, centre, level = st["ci_low"], st["ci_high"], st["slope"], st["level"]
+    else:
+        col = LAW_COLUMN[law["x"]]
+        df = pd.DataFrame([{"x": o["params"][spec["axis"]] if col is None else o[col], "seed": o["seed"],
+                            "level_id": o["level_id"], "y": o["metrics"].get(m["metric"])}
+                           for o in summary["observations"]]).dropna()
+        ax.scatter(df["x"], df["y"], s=12, color="0.5", label="runs")
+        means = df.groupby("level_id", sort=False)[["x", "y"]].mean()
+        ax.plot(means["x"], means["y"], "o", color="C0", label="level means")
+        xlabel, ylabel = (spec["axis"] if col is None else law["x"]), m["metric"]
+        lo, hi = law["ci"]
+        centre, level = law["exponent"], law["level"]
+    df.to_csv(figures / f"{claim}__{m['metric']}__law.csv", index=False)
+    a, b, floor = law["a"], law["b"], law.get("floor", 0.0)
+    xs = np.geomspace(df["x"].min(), df["x"].max(), 50)
+    ax.plot(xs, floor + a * xs ** b, color="C1", label=f"fit: exponent {b:.3g} (R² {_fmt(law.get('r2'), 2)})")
+    if lo is not None and hi is not None:
+        pivot = float(np.exp(np.mean(np.log(xs))))
+        ref = a * pivot ** b
+        ys = [floor + ref * (xs / pivot) ** e for e in (lo, hi)]
+        ax.fill_between(xs, np.minimum(*ys), np.maximum(*ys), color="C1", alpha=0.2,
+                        label=f"exponent {level:.0%} CI [{lo:.3g}, {hi:.3g}]")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{claim}: exponent {_fmt(centre)} (per-seed mean), {m['verdict']}", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(figures / f"{claim}__{m['metric']}__law.png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
 
 
 def _bootstrap_band(df, hue: str | None, n_boot: int = 2000, seed: int = 0):
@@ -252,6 +303,8 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", normalized: random {spec['random_score']} → 0, reference {spec['reference_score']} → 1"
               if spec.get("random_score") is not None else "")
            + (f", contrast `{spec['contrast']}`" if spec.get("contrast") else "")
+           + (f", power law against {spec['law']}" if spec.get("law") else "")
+           + (f", derived: {spec['derive']} over `{spec['axis']}` x `{spec['over']}`" if spec.get("derive") else "")
            + f" (spec hash {s['spec_hash']})"]
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
@@ -270,6 +323,21 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
         out += _level_table(s, m["metric"])
         fig = f"figures/{s['claim']}__{m['metric']}.png"
         out += ["", f"![{s['claim']} {m['metric']}]({fig}) (data: `figures/{s['claim']}__{m['metric']}.csv`)"]
+        law = (m["stats"] or {}).get("law")
+        if law and "a" in law:
+            if spec.get("derive"):
+                out += ["", f"Compute-optimal size: N* = {_fmt(law['a'])} · C^{_fmt(law['b'])} over the seed means "
+                        f"(R² {_fmt(law.get('r2'), 2)}); per-seed exponents "
+                        + ", ".join(_fmt(v) for v in m["stats"]["per_seed"])]
+            else:
+                out += ["", f"Fitted law: {m['metric']} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · "
+                        f"{law['x']}^{_fmt(law['b'])} (R² {_fmt(law.get('r2'), 2)}, level means); exponent over "
+                        f"seeds {_fmt(law['exponent'])}, {law['level']:.0%} t-interval [{_fmt(law['ci'][0])}, "
+                        f"{_fmt(law['ci'][1])}] (reported beside the verdict, not part of it)"]
+            out += ["", f"![{s['claim']} law](figures/{s['claim']}__{m['metric']}__law.png) "
+                    f"(data: `figures/{s['claim']}__{m['metric']}__law.csv`)"]
+        elif law and "error" in law:
+            out += ["", f"Fitted law: none ({law['error']})"]
     out += ["", f"Learning curves: ![curves](figures/{s['claim']}__curves.png)"]
     return out
 

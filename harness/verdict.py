@@ -15,11 +15,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
-from harness import trend
+from harness import scaling, trend
 from harness.records import Lookup, canonical_hash
 
 SCALES = ("log", "ordinal")
+LAW_X = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}
+"""What a fitted law is a function of: the axis value, or a quantity recorded per run."""
+DERIVED = ("compute_optimal",)
 SUMMARY_FORMAT = 1
 
 
@@ -53,9 +57,25 @@ class ClaimSpec:
     claim is about slope(B) - slope(A) along the axis."""
     conjunction: bool = False
     """Several metrics stated as one claim: REPRODUCED only if every metric is, CONTRADICTED if any is."""
+    law: str | None = None
+    """Also fit a power law ``metric - random_score = a * x ** b`` per seed and report its exponent with a
+    t-interval over seeds (harness.scaling): x is "axis", "env_steps", "params" or "flops". Reported beside
+    the verdict; it does not change it."""
+    derive: str | None = None
+    """A two-axis claim judged on a quantity derived from the whole grid, not on a trend along ``axis``.
+    "compute_optimal": over a grid of model sizes (``axis``) x budgets (``over``), the compute-optimal
+    size N*(C) (recorded parameter counts and training FLOPs) is found at log-spaced compute budgets and
+    ``N* ~ C ** e`` is fitted per seed; the metric's direction names the claimed sign of e, and the verdict
+    is REPRODUCED when the (1 - 2 alpha) t-interval of e over seeds lies on the claimed side of 0,
+    CONTRADICTED when it lies on the other side, INCONCLUSIVE otherwise."""
+    over: str | None = None
+    """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget)."""
 
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction")
+              "contrast", "conjunction", "law", "derive", "over")
+    OPTIONAL = ("law", "derive", "over")
+    """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
+    their hash, and their records stay valid."""
 
     @classmethod
     def from_marker(cls, args: Sequence[Any], kwargs: Mapping[str, Any], where: str = "") -> "ClaimSpec":
@@ -84,7 +104,8 @@ class ClaimSpec:
                    random_score=_opt_float(kwargs.get("random_score")),
                    reference_score=_opt_float(kwargs.get("reference_score")),
                    scale=kwargs.get("scale", "log"), contrast=kwargs.get("contrast"),
-                   conjunction=bool(kwargs.get("conjunction", False)))
+                   conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
+                   derive=kwargs.get("derive"), over=kwargs.get("over"))
         spec._check(at)
         return spec
 
@@ -113,13 +134,29 @@ class ClaimSpec:
                                      f"directions (not {', '.join(self.metrics[m] for m in loose)})")
             if self.margin or self.threshold:
                 raise ClaimSpecError(f"{at}margin/threshold are not supported for contrast claims")
+        if self.law is not None and self.law not in LAW_X:
+            raise ClaimSpecError(f"{at}law={self.law!r}: fit the law against one of {', '.join(LAW_X)}")
+        if self.law is not None and self.law == "axis" and self.scale != "log":
+            raise ClaimSpecError(f"{at}law='axis' needs scale='log' (a power law of magnitudes)")
+        if self.derive is not None:
+            if self.derive not in DERIVED:
+                raise ClaimSpecError(f"{at}derive={self.derive!r} is unknown; known: {', '.join(DERIVED)}")
+            if not self.over or self.over == self.axis:
+                raise ClaimSpecError(f"{at}derive={self.derive!r} needs over= naming the grid's second parametrized "
+                                     f"argument (not the axis {self.axis!r}), e.g. over='steps'")
+            if loose or self.contrast or self.margin or self.threshold or self.law:
+                raise ClaimSpecError(f"{at}a derived claim states the sign of an exponent: use increasing/decreasing "
+                                     "directions, without contrast, margin, threshold or law")
+        elif self.over is not None:
+            raise ClaimSpecError(f"{at}over= is only used with derive=")
 
     def check_parametrized(self, argnames: Sequence[str], levels: Sequence[Any], where: str = "",
                            contrast_values: Sequence[Any] | None = None) -> None:
         """Validate the spec against the claim function's parametrization."""
         at = f"{where}: " if where else ""
         for name, what in [(self.axis, "axis"), *[(b, "blocks") for b in self.blocks if b != "seed"],
-                           *([(self.contrast, "contrast")] if self.contrast else [])]:
+                           *([(self.contrast, "contrast")] if self.contrast else []),
+                           *([(self.over, "over")] if self.over else [])]:
             if name not in argnames:
                 raise ClaimSpecError(f"{at}{what}={name!r} is not a parametrized argument; add "
                                      f"@pytest.mark.parametrize({name!r}, [...]) or name one of: "
@@ -134,7 +171,8 @@ class ClaimSpec:
             raise ClaimSpecError(f"{at}contrast={self.contrast!r} must have exactly 2 values, got {contrast_values}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if not (k in self.OPTIONAL and v is None)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ClaimSpec":
@@ -249,7 +287,10 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
         if design.get("plumbing_only"):
             results.append(MetricVerdict(metric, direction, "PLUMBING", "smoke budget: plumbing checked, no verdict"))
             continue
-        results.append(_assess_metric(spec, metric, direction, rows, all_levels, alpha, permutations))
+        if spec.derive:
+            results.append(_assess_derived(spec, metric, direction, rows, alpha))
+        else:
+            results.append(_assess_metric(spec, metric, direction, rows, all_levels, alpha, permutations))
     overall = trend.combine([r.verdict for r in results]) if spec.conjunction and not problems and \
         not design.get("plumbing_only") else None
     return {
@@ -308,7 +349,97 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
     stats.setdefault("slope", stats["statistic"])  # contrasts: the difference of slopes is the effect
     stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized,
                  unit="per doubling" if spec.scale == "log" else "per level step")
+    if spec.law:
+        stats["law"] = _law(spec, raw, rows)
     return MetricVerdict(metric, direction, res.verdict, res.reason, stats)
+
+
+def _law_x(spec: ClaimSpec, row: Mapping[str, Any]) -> float:
+    key = LAW_X[spec.law]
+    return float(row["params"][spec.axis] if key is None else row[key] or math.nan)
+
+
+def _law(spec: ClaimSpec, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The power law of the raw metric (diverged runs left out) against ``spec.law``, with its 95% t-interval
+    over seeds. x values of one level that differ slightly between seeds (recorded env steps) are averaged
+    per level, so every seed is fitted on the same x."""
+    ok = np.isfinite(raw)
+    by_level: dict[str, list[float]] = {}
+    for r in rows:
+        by_level.setdefault(r["level_id"], []).append(_law_x(spec, r))
+    x = np.array([np.mean(by_level[r["level_id"]]) for r in rows])
+    seeds = np.array([r["seed"] for r in rows])
+    floor = spec.random_score if spec.random_score is not None else 0.0
+    try:
+        fit = scaling.fit_law(x[ok], raw[ok], seeds[ok], floor=floor)
+    except ValueError as e:
+        return {"x": spec.law, "error": str(e)}
+    d = fit.to_dict()
+    return {"x": spec.law, **{k: _clean_deep(v) for k, v in {**d.pop("law"), **d}.items()}}
+
+
+def _clean_deep(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _clean_deep(u) for k, u in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean_deep(u) for u in v]
+    return _clean(v)
+
+
+def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, Any]],
+                    alpha: float) -> MetricVerdict:
+    """``derive="compute_optimal"``: the exponent of N*(C), per seed, with a t-test and (1 - 2 alpha) interval
+    over seeds (see ClaimSpec.derive). Diverged runs have no return: they count as the worst (-inf)."""
+    def optimal(rs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        v = np.array([r["metrics"].get(metric, math.nan) for r in rs], float)
+        v = np.where(np.isfinite(v), v, -np.inf)
+        return scaling.compute_optimal_sizes([r["params_count"] for r in rs], [r["flops"] for r in rs], v)
+
+    seeds = sorted({r["seed"] for r in rows})
+    per_seed, edge, n_budgets = [], 0, 0
+    largest = max(r["params_count"] for r in rows)
+    for s in seeds:
+        budgets, best = optimal([r for r in rows if r["seed"] == s])
+        if len(budgets) >= 2:
+            per_seed.append(scaling.fit_power_law(budgets, best).b)
+            edge += int((best == largest).sum())
+            n_budgets += len(budgets)
+    # the pooled picture: mean metric per grid cell over seeds
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault(r["level_id"], []).append(r)
+    pooled = [{"params_count": float(np.mean([r["params_count"] for r in rs])),
+               "flops": float(np.mean([r["flops"] for r in rs])),
+               "metrics": {metric: float(np.mean([r["metrics"].get(metric) if r["metrics"].get(metric) is not None
+                                                  else math.nan for r in rs]))}} for rs in cells.values()]
+    budgets, best = optimal(pooled)
+    level = 1 - 2 * alpha
+    mean, lo, hi = scaling.t_interval(per_seed, level)
+    sign = 1 if direction == "increasing" else -1
+    n = len(per_seed)
+    if n >= 2 and np.std(per_seed, ddof=1) > 0:
+        t = mean / (np.std(per_seed, ddof=1) / math.sqrt(n))
+        p, p_opp = float(student_t.sf(sign * t, n - 1)), float(student_t.sf(-sign * t, n - 1))
+    else:
+        p = p_opp = math.nan
+    where = f"exponent of N*(C) {mean:+.3g}, {level:.0%} CI [{lo:+.3g}, {hi:+.3g}] over {n} seeds"
+    if not (math.isfinite(p) and math.isfinite(p_opp)):
+        verdict, reason = trend.INCONCLUSIVE, f"{where}: too few seeds with a fit, or no spread between them"
+    elif p < alpha:
+        verdict, reason = trend.REPRODUCED, f"{where}: the interval lies {'above' if sign > 0 else 'below'} 0"
+    elif p_opp < alpha:
+        verdict, reason = trend.CONTRADICTED, f"{where}: the interval lies {'below' if sign > 0 else 'above'} 0"
+    else:
+        verdict, reason = trend.INCONCLUSIVE, f"{where}: the interval includes 0"
+    if n_budgets and edge / n_budgets > 0.5:
+        reason += (f"; the largest size was optimal at {edge} of {n_budgets} seed-budgets, so the grid may not "
+                   "bracket the optimum")
+    stats = {"slope": mean, "ci_low": lo, "ci_high": hi, "p": p, "p_opposite": p_opp, "per_seed": per_seed,
+             "level": level, "n": len(rows), "n_seeds": n, "budgets": budgets.tolist(), "optimal_size": best.tolist(),
+             "law": ({"x": "flops", **scaling.fit_power_law(budgets, best).__dict__} if len(budgets) >= 2 else None),
+             "unit": "exponent of N* in C", "derive": spec.derive, "over": spec.over}
+    return MetricVerdict(metric, direction, verdict, reason, {k: _clean_deep(v) for k, v in stats.items()})
+
 
 
 def _contrast_order(rows: list[dict[str, Any]], name: str) -> list[Any]:

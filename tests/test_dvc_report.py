@@ -35,7 +35,7 @@ def repo(tmp_path_factory) -> Path:
     (repo / "claims").mkdir()
     shutil.copy(TOY / "claims" / "test_toy_trend.py", repo / "claims")
     params = yaml.safe_load((TOY / "params.yaml").read_text())
-    params["claims"]["toy_trend"]["agent"] = "toy"
+    params["claims"] = {"toy_trend": {**params["claims"]["toy_trend"], "agent": "toy"}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     (repo / ".gitignore").write_text("/results/\n__pycache__/\n")
     sh(repo, "git", "init", "-q")

@@ -1,0 +1,34 @@
+"""The compute-optimal model size of PPO grows with the training compute budget.
+
+Source: Hilton, Tang, Schulman 2023, arXiv:2301.13442 (abstract, VERIFIED: "the optimal model size scales
+as a power law in the training compute budget"). Catalog: shared/CLAIMS.md C23.
+Derived two-axis claim (ClaimSpec.derive="compute_optimal"): an IsoFLOP grid (Hoffmann et al. 2022) of
+widths 16..128 x compute budgets `compute x base_flops` FLOPs (quick: 1..8 x 3.5e10, i.e. the smallest model
+gets 100k..800k env steps and the largest 10k..80k); each cell is a separate run whose env-step budget is
+the compute divided by the FLOPs per env step, (2 + 6 x epochs) x parameters (harness/scaling.py
+training_flops), with its own lr schedule. At 8 log-spaced budgets that every size covers, N*(C) is the
+parameter count whose final_return, interpolated in log compute, is highest; N* = k * C ** e is fitted per
+seed and the verdict is on e (REPRODUCED when its 90% t-interval over seeds lies above 0, a one-sided test
+at alpha 0.05; CONTRADICTED when it lies below).
+Departures: MinAtar Breakout-v1 and MLPs as ppo_size; raw final return instead of intrinsic performance;
+an IsoFLOP grid instead of Hilton's learning curves (the width x steps grid that was first written here gives
+each width a compute range shifted by its parameter ratio, disjoint between 16 and 256, so N* would rise
+by construction: tests/test_scaling.py shows it); 4 widths and an 8x compute range (full: the same range at 8x the compute);
+N* is chosen among 4 sizes, so it moves in steps of ~2.2x parameters; 5 seeds.
+Pilot: the one of ppo_env_steps (width 16, 500k steps: final returns 2.8, 4.5, 5.0 on 3 seeds).
+"""
+import pytest
+
+from harness.agents import ppo
+
+
+@pytest.mark.claim(axis="width", over="compute", derive="compute_optimal", metrics={"final_return": "increasing"})
+@pytest.mark.parametrize("compute", [1, 2, 4, 8])
+@pytest.mark.parametrize("width", [16, 32, 64, 128])
+def test_ppo_compute_optimal_size(width, compute, seeds, settings, device, record):
+    cfg = ppo.Config(env_id="MinAtar/Breakout-v1", width=width, depth=2, eval_episodes=settings.eval_episodes,
+                     max_episode_steps=1000)
+    steps = ppo.steps_for_compute(cfg, compute * settings.base_flops)
+    cfg = ppo.Config(env_id="MinAtar/Breakout-v1", steps=steps, width=width, depth=2, eval_every=max(steps // 4, 1),
+                     eval_episodes=settings.eval_episodes, max_episode_steps=1000)
+    record(ppo.train(cfg, seeds=seeds, device=device))

@@ -1,0 +1,97 @@
+"""Two-axis claims reduced to a derived quantity (ClaimSpec.derive), and fitted laws (ClaimSpec.law).
+
+The toy compute-optimal claim (tests/toy) runs through real pytest in a temporary project: its synthetic
+optimum size grows as C ** optimum_exponent, so the verdict must follow the sign of that exponent."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from harness.verdict import ClaimSpec, ClaimSpecError, _law
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "toy"
+
+
+def run_toy(tmp_path: Path, exponent: float) -> dict:
+    (tmp_path / "claims").mkdir()
+    shutil.copy(TOY / "claims" / "test_toy_compute_optimal.py", tmp_path / "claims")
+    params = yaml.safe_load((TOY / "params.yaml").read_text())
+    params["claims"]["toy_compute_optimal"]["quick"]["optimum_exponent"] = exponent
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "--workers", "1",
+                           "--no-verdicts"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "CI": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = subprocess.run([sys.executable, "-m", "harness", "verdict", "toy_compute_optimal", "--budget", "quick"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads((tmp_path / "reports" / "quick" / "claims" / "toy_compute_optimal.json").read_text())
+
+
+@pytest.mark.parametrize("exponent, verdict", [(0.5, "REPRODUCED"), (-0.3, "CONTRADICTED")])
+def test_compute_optimal_verdict_follows_the_true_exponent(tmp_path, exponent, verdict):
+    summary = run_toy(tmp_path, exponent)
+    m = summary["metrics"][0]
+    assert m["verdict"] == verdict, m["reason"]
+    assert len(summary["observations"]) == 6 * 5 * 4  # sizes x compute budgets x seeds
+    st = m["stats"]
+    assert st["n_seeds"] == 4 and len(st["per_seed"]) == 4 and st["level"] == pytest.approx(0.9)
+    assert (st["ci_low"] > 0) if verdict == "REPRODUCED" else (st["ci_high"] < 0)
+    assert len(st["budgets"]) == len(st["optimal_size"]) >= 5
+
+
+def test_report_draws_the_derived_law(tmp_path):
+    run_toy(tmp_path, 0.5)
+    from harness.report import build
+    text = build(tmp_path / "reports", "quick").read_text()
+    assert "Compute-optimal size: N* =" in text and "toy_compute_optimal__final_return__law.png" in text
+    assert (tmp_path / "reports" / "quick" / "figures" / "toy_compute_optimal__final_return__law.png").exists()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(derive="compute_optimal"), "needs over="),
+    (dict(derive="compute_optimal", over="w"), "not the axis"),
+    (dict(derive="nope", over="s"), "unknown"),
+    (dict(over="s"), "only used with derive"),
+    (dict(derive="compute_optimal", over="c", law="params"), "without contrast, margin, threshold or law"),
+    (dict(law="wall_time"), "fit the law against one of"),
+])
+def test_derive_and_law_markers_are_validated(kwargs, match):
+    with pytest.raises(ClaimSpecError, match=match):
+        ClaimSpec.from_marker((), {"axis": "w", "metrics": {"final_return": "increasing"}, **kwargs})
+
+
+def test_over_must_be_parametrized():
+    spec = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"r": "increasing"}, "derive": "compute_optimal",
+                                      "over": "steps"})
+    with pytest.raises(ClaimSpecError, match="over='steps' is not a parametrized argument"):
+        spec.check_parametrized(["w"], [1, 2])
+
+
+def test_specs_without_the_new_fields_keep_their_hash():
+    spec = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"r": "increasing"}})
+    assert "law" not in spec.to_dict() and "derive" not in spec.to_dict()
+    assert ClaimSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_law_is_fitted_per_seed_against_the_recorded_quantity():
+    rng = np.random.default_rng(1)
+    spec = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"r": "increasing"}, "law": "params",
+                                      "random_score": 1.0, "reference_score": 2.0})
+    rows, raw = [], []
+    for w in [16, 32, 64, 128]:
+        for s in range(5):
+            rows.append({"level_id": f"w{w}", "params": {"w": w}, "seed": s, "params_count": 10 * w})
+            raw.append(1.0 + 0.2 * (10 * w) ** 0.4 * math.exp(rng.normal(0, 0.05)))
+    law = _law(spec, np.array(raw), rows)
+    assert law["x"] == "params" and law["floor"] == 1.0
+    assert law["ci"][0] < 0.4 < law["ci"][1] and law["b"] == pytest.approx(0.4, abs=0.05)
