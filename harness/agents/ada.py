@@ -1,0 +1,365 @@
+"""In-context adaptation in miniature (AdA, Adaptive Agent Team 2023, arXiv:2301.07608): a causal
+transformer over (observation, previous action, previous reward) tokens with a bounded context, trained
+with PPO across a task distribution (RL^2: Duan et al. 2016, arXiv:1611.02779; Wang et al. 2016).
+
+Memory. Each env step is one token: [observation, one-hot previous action, previous reward] (zeros for
+the first step of an episode; the task's observation carries the trial-start flag and the trial index).
+Every attention layer lets step t attend to steps t - context + 1 .. t of the SAME episode (sliding-window
+attention: a banded causal mask that also cuts at episode starts), as Transformer-XL's memory does per
+layer; a token therefore reaches ``memory_reach = layers * (context - 1) + 1`` steps back, and nothing
+older can change the logits (tests/test_ada.py perturbs tokens to show it). Acting and learning compute
+exactly the same thing: both run the episode so far (episodes are short: 40 or 48 steps) through the
+same masks. Memory is not reset between trials: trials are the task's business. Blocks are pre-LayerNorm (attention, then a 4x GELU MLP);
+no positional embedding (the causal mask orders tokens; the observation carries trial and step features).
+
+PPO. Rollouts of ``rollout`` steps from ``num_envs`` environments; each env's tokens of the current
+episode before the rollout are kept, so the update recomputes every step's logits from exactly the tokens
+it acted on. Minibatches split the environments (whole sequences). GAE stops at episode ends; clipped surrogate,
+entropy bonus, value loss, per-step advantage normalization over the minibatch, Adam with a linearly
+annealed lr and gradient-norm clipping: the defaults of ``harness.agents.ppo`` unless a field says
+otherwise.
+
+Evaluation (every ``eval_every`` env steps and at the end): one episode on each of ``eval_tasks`` held-out
+tasks (never in the training pool), acting greedily (argmax), memory starting empty. Recorded per task:
+the return of every trial. Metrics: ``final_return``/``auc_return`` (mean episode return, from the curve
+of evaluations), ``gain_median`` and ``gain_p20`` (last trial minus first trial: median and 20th
+percentile over held-out tasks, as AdA reports), ``first_trial``, ``last_trial``, and for bandits
+``normalized_score`` = (agent - random) / (best reference policy - random) on the same tasks.
+
+Seeds are trained one after another (a transformer ensemble would need batched attention weights; not
+done). Deterministic for a seed on CPU; a member whose loss goes non-finite stops training and is
+reported ``diverged`` with NaN metrics.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from harness.envs import derive_seed
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress
+from harness.scaling import training_flops
+from harness.tasks import TaskPool, bandits, darkroom
+
+TASKS = ("bandits", "darkroom")
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str = "bandits"
+    """"bandits" (harness/tasks/bandits.py: 5 arms, 4 trials of 10 pulls) or "darkroom" (5x5, 4 trials of
+    at most 12 steps)."""
+    pool: int | None = None
+    """Training tasks: a finite pool of this many, or None for unlimited (a fresh task per episode)."""
+    context: int = 40
+    """Attention span per layer in env steps (the current one included); see ``memory_reach``."""
+    width: int = 64
+    """Transformer width (d_model)."""
+    layers: int = 2
+    heads: int = 4
+    steps: int = 1_000_000
+    """Env steps per seed, over all environments."""
+    num_envs: int = 64
+    rollout: int = 40
+    epochs: int = 4
+    minibatches: int = 4
+    lr: float = 3e-4
+    anneal_lr: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    eval_every: int = 200_000
+    eval_tasks: int = 200
+    _inject_nan_at: int | None = None
+    """Testing only: the update whose loss is replaced by NaN."""
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.num_envs % self.minibatches:
+            raise ValueError(f"num_envs ({self.num_envs}) must be divisible by minibatches ({self.minibatches})")
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        for name in ("context", "width", "layers", "steps", "num_envs", "rollout", "eval_every", "eval_tasks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ada Config.{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def memory_reach(self) -> int:
+        """How many steps back (the current one included) can influence the logits."""
+        return self.layers * (self.context - 1) + 1
+
+    @property
+    def updates(self) -> int:
+        return max(1, self.steps // (self.num_envs * self.rollout))
+
+
+def make_env(cfg: Config, num_envs: int, seed: int, tasks: np.ndarray | None = None):
+    if cfg.task == "bandits":
+        pool = None if tasks is not None else TaskPool(bandits.sample_tasks, cfg.pool, seed)
+        return bandits.Bandits(num_envs, pool=pool, tasks=tasks, seed=seed)
+    pool = None if tasks is not None else darkroom.training_pool(cfg.pool, seed)
+    return darkroom.DarkRoom(num_envs, pool=pool, tasks=tasks, seed=seed)
+
+
+def episode_cap(cfg: Config) -> int:
+    """The longest episode of the task, in env steps."""
+    return bandits.PULLS * bandits.TRIALS if cfg.task == "bandits" else darkroom.STEPS * darkroom.TRIALS
+
+
+def held_out(cfg: Config, n: int) -> np.ndarray:
+    """The held-out tasks (the same for every seed and level, so levels are compared on the same tasks)."""
+    if cfg.task == "bandits":
+        return bandits.held_out_tasks(n)
+    cells = darkroom.split()[1]
+    return cells[np.arange(n) % len(cells)]
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        b, s, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(1))
+        x = x + self.proj(a.transpose(1, 2).reshape(b, s, d))
+        return x + self.mlp(self.ln2(x))
+
+
+class Policy(nn.Module):
+    """Token embedding -> ``layers`` blocks -> LayerNorm -> policy logits and value."""
+
+    def __init__(self, token_dim: int, actions: int, cfg: Config):
+        super().__init__()
+        self.context = cfg.context
+        self.embed = nn.Linear(token_dim, cfg.width)
+        self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads) for _ in range(cfg.layers))
+        self.ln = nn.LayerNorm(cfg.width)
+        self.pi, self.v = nn.Linear(cfg.width, actions), nn.Linear(cfg.width, 1)
+        with torch.no_grad():
+            self.pi.weight.mul_(0.01)
+            self.pi.bias.zero_()
+
+    def mask(self, episode: Tensor) -> Tensor:
+        """(B, S, S) True where query i may attend key j: j <= i, i - j < context, same episode."""
+        s = episode.shape[1]
+        i = torch.arange(s)
+        band = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < self.context)
+        return band[None] & (episode[:, :, None] == episode[:, None, :])
+
+    def forward(self, tokens: Tensor, episode: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens (B, S, D), episode ids (B, S) -> logits (B, S, A), values (B, S)."""
+        x = self.embed(tokens)
+        m = self.mask(episode)
+        for blk in self.blocks:
+            x = blk(x, m)
+        x = self.ln(x)
+        return self.pi(x), self.v(x).squeeze(-1)
+
+
+class Memory:
+    """Each env's last ``history`` tokens and their episode ids (-1: empty, attends to nothing); with
+    ``history`` = the longest episode - 1 it always holds the whole current episode."""
+
+    def __init__(self, n: int, history: int, token_dim: int):
+        self.tokens = torch.zeros(n, history, token_dim)
+        self.episode = torch.full((n, history), -1, dtype=torch.long)
+
+    def window(self, token: Tensor, episode: Tensor) -> tuple[Tensor, Tensor]:
+        return (torch.cat([self.tokens, token[:, None]], 1), torch.cat([self.episode, episode[:, None]], 1))
+
+    def push(self, token: Tensor, episode: Tensor) -> None:
+        if self.tokens.shape[1]:
+            self.tokens = torch.cat([self.tokens[:, 1:], token[:, None]], 1)
+            self.episode = torch.cat([self.episode[:, 1:], episode[:, None]], 1)
+
+
+def _token(obs: np.ndarray, prev_a: np.ndarray, prev_r: np.ndarray, actions: int) -> Tensor:
+    onehot = np.zeros((len(obs), actions), np.float32)
+    has = prev_a >= 0
+    onehot[np.arange(len(obs))[has], prev_a[has]] = 1.0
+    return torch.as_tensor(np.concatenate([obs, onehot, prev_r[:, None].astype(np.float32)], 1))
+
+
+def evaluate(policy: Policy, cfg: Config, tasks: np.ndarray, actions: int) -> np.ndarray:
+    """Greedy returns per trial on each held-out task: (n_tasks, trials), one episode each, memory empty."""
+    n = len(tasks)
+    env = make_env(cfg, n, seed=derive_seed(0, "eval") & 0xFFFF_FFFF, tasks=tasks)
+    obs, _ = env.reset(seed=derive_seed(0, "eval") & 0xFFFF_FFFF)
+    mem = Memory(n, episode_cap(cfg) - 1, obs.shape[1] + actions + 1)
+    prev_a, prev_r = np.full(n, -1), np.zeros(n)
+    out = np.zeros((n, env.trials))
+    ended = np.zeros(n, dtype=bool)
+    ep = torch.zeros(n, dtype=torch.long)
+    with torch.no_grad():
+        while not ended.all():
+            tok = _token(obs, prev_a, prev_r, actions)
+            toks, eps = mem.window(tok, ep)
+            logits, _ = policy(toks, eps)
+            a = logits[:, -1].argmax(-1).numpy()
+            mem.push(tok, ep)
+            obs, r, done, _, info = env.step(a)
+            out[np.arange(n)[~ended], info["trial"][~ended]] += r[~ended]
+            ended |= done
+            prev_a, prev_r = a, r
+    return out
+
+
+def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
+    """Train one agent per seed (one after another); returns one MemberResult per seed."""
+    return RunResult(members=[train_one(cfg, s)[0] for s in seeds], config=asdict(cfg), device="cpu")
+
+
+def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
+    start = time.perf_counter()
+    torch.manual_seed(derive_seed(seed, "init") & 0xFFFF_FFFF)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "explore") & 0xFFFF_FFFF)
+    env = make_env(cfg, cfg.num_envs, seed=derive_seed(seed, "tasks") & 0xFFFF_FFFF)
+    obs, _ = env.reset(seed=derive_seed(seed, "env") & 0xFFFF_FFFF)
+    actions = int(env.single_action_space.n)
+    token_dim = obs.shape[1] + actions + 1
+    policy = Policy(token_dim, actions, cfg)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
+    eval_tasks = held_out(cfg, cfg.eval_tasks)
+    refs = bandits.reference_scores(eval_tasks) if cfg.task == "bandits" else None
+
+    n, t_len, e = cfg.num_envs, cfg.rollout, cfg.num_envs
+    mem = Memory(n, episode_cap(cfg) - 1, token_dim)
+    prev_a, prev_r = np.full(n, -1), np.zeros(n)
+    episode = torch.arange(n, dtype=torch.long)  # unique ids per env episode
+    next_id = n
+    curve_steps: list[int] = []
+    curve: list[float] = []
+    per_trial: list[list[float]] = []
+    last_eval = None
+    diverged_step = None
+    env_steps, updates = 0, 0
+    next_eval = cfg.eval_every
+
+    def run_eval(step: int) -> None:
+        nonlocal last_eval
+        last_eval = evaluate(policy, cfg, eval_tasks, actions)
+        curve_steps.append(step)
+        curve.append(float(last_eval.sum(1).mean()))
+        per_trial.append(last_eval.mean(0).tolist())
+
+    for update in range(1, cfg.updates + 1):
+        if cfg.anneal_lr:
+            opt.param_groups[0]["lr"] = cfg.lr * (1.0 - (update - 1) / cfg.updates)
+        ctx_tokens, ctx_episode = mem.tokens.clone(), mem.episode.clone()
+        toks = torch.zeros(e, t_len, token_dim)
+        ep_ids = torch.zeros(e, t_len, dtype=torch.long)
+        acts = torch.zeros(e, t_len, dtype=torch.long)
+        logps, vals, rews, dones = (torch.zeros(e, t_len) for _ in range(4))
+        with torch.no_grad():
+            for t in range(t_len):
+                tok = _token(obs, prev_a, prev_r, actions)
+                w_tok, w_ep = mem.window(tok, episode)
+                logits, v = policy(w_tok, w_ep)
+                logp_all = torch.log_softmax(logits[:, -1], -1)
+                u = torch.rand(e, generator=gen)
+                a = (u[:, None] > logp_all.exp().cumsum(-1)[:, :-1]).sum(-1)
+                toks[:, t], ep_ids[:, t], acts[:, t] = tok, episode, a
+                logps[:, t] = logp_all.gather(1, a[:, None]).squeeze(1)
+                vals[:, t] = v[:, -1]
+                mem.push(tok, episode)
+                obs, r, done, _, _ = env.step(a.numpy())
+                rews[:, t] = torch.as_tensor(r)
+                dones[:, t] = torch.as_tensor(done, dtype=torch.float32)
+                prev_a, prev_r = np.where(done, -1, a.numpy()), np.where(done, 0.0, r)
+                if done.any():
+                    k = int(done.sum())
+                    episode = episode.clone()
+                    episode[torch.as_tensor(done)] = torch.arange(next_id, next_id + k)
+                    next_id += k
+            tok = _token(obs, prev_a, prev_r, actions)
+            w_tok, w_ep = mem.window(tok, episode)
+            next_v = policy(w_tok, w_ep)[1][:, -1]
+        env_steps += e * t_len
+
+        # GAE (time second): an episode's end stops the bootstrap
+        adv = torch.zeros(e, t_len)
+        last = torch.zeros(e)
+        for t in reversed(range(t_len)):
+            nv = next_v if t == t_len - 1 else vals[:, t + 1]
+            nonterminal = 1.0 - dones[:, t]
+            delta = rews[:, t] + cfg.gamma * nv * nonterminal - vals[:, t]
+            last = delta + cfg.gamma * cfg.gae_lambda * nonterminal * last
+            adv[:, t] = last
+        ret = adv + vals
+
+        seq_tok = torch.cat([ctx_tokens, toks], 1)
+        seq_ep = torch.cat([ctx_episode, ep_ids], 1)
+        c = ctx_tokens.shape[1]
+        per_mb = e // cfg.minibatches
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(e, generator=gen)
+            for k in range(cfg.minibatches):
+                idx = perm[k * per_mb:(k + 1) * per_mb]
+                logits, v = policy(seq_tok[idx], seq_ep[idx])
+                logits, v = logits[:, c:], v[:, c:]
+                logp_all = torch.log_softmax(logits, -1)
+                logp = logp_all.gather(-1, acts[idx, :, None]).squeeze(-1)
+                entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+                mb_adv = adv[idx]
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                ratio = (logp - logps[idx]).exp()
+                pg = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+                v_loss = 0.5 * (v - ret[idx]).square().mean()
+                loss = pg - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                if cfg._inject_nan_at == update:
+                    loss = loss * math.nan
+                if not torch.isfinite(loss):
+                    diverged_step = env_steps
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+                opt.step()
+                updates += 1
+            if diverged_step is not None:
+                break
+        if diverged_step is not None:
+            curve_steps.append(env_steps)
+            curve.append(math.nan)
+            break
+        if env_steps >= next_eval or update == cfg.updates:
+            run_eval(env_steps)
+            while next_eval <= env_steps:
+                next_eval += cfg.eval_every
+        report_progress(env_steps, cfg.updates * e * t_len, curve[-1] if curve else None)
+
+    metrics = curve_metrics(curve)
+    if diverged_step is None and last_eval is not None:
+        gain = last_eval[:, -1] - last_eval[:, 0]
+        metrics.update(gain_median=float(np.median(gain)), gain_p20=float(np.percentile(gain, 20)),
+                       first_trial=float(last_eval[:, 0].mean()), last_trial=float(last_eval[:, -1].mean()))
+        if refs is not None:
+            per_pull = float(last_eval.sum(1).mean()) / (bandits.PULLS * bandits.TRIALS)
+            metrics["normalized_score"] = bandits.normalized_score(per_pull, refs)
+    else:
+        metrics.update(gain_median=math.nan, gain_p20=math.nan, first_trial=math.nan, last_trial=math.nan)
+        if refs is not None:
+            metrics["normalized_score"] = math.nan
+    n_params = sum(p.numel() for p in policy.parameters())
+    member = MemberResult(
+        seed=int(seed), metrics=metrics, curve_steps=curve_steps, curve_returns=curve,
+        diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
+        params={"policy": n_params, "total": n_params}, flops=training_flops(n_params, env_steps, cfg.epochs),
+        wall_time=time.perf_counter() - start,
+        extra={"per_trial": per_trial, "references": refs, "held_out_tasks": len(eval_tasks)})
+    return member, policy

@@ -1,0 +1,80 @@
+"""harness.agents.ada: the in-context (RL^2) transformer agent: bounded memory, acting = learning, determinism,
+divergence recorded."""
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from harness.agents import ada
+
+torch.set_num_threads(1)
+
+TINY = ada.Config(task="bandits", steps=2 * 16 * 40, num_envs=16, rollout=40, width=16, layers=2, heads=2,
+                  context=5, eval_every=10_000, eval_tasks=20)
+
+
+def policy(cfg=TINY, token_dim=9, actions=5):
+    torch.manual_seed(0)
+    return ada.Policy(token_dim, actions, cfg)
+
+
+def test_tokens_beyond_the_memory_reach_cannot_change_the_logits():
+    p, s = policy(), 30
+    reach = TINY.memory_reach  # 2 layers x (5 - 1) + 1 = 9 steps
+    assert reach == 9
+    tokens, episode = torch.randn(1, s, 9), torch.zeros(1, s, dtype=torch.long)
+    base = p(tokens, episode)[0][0, -1]
+    old = tokens.clone()
+    old[0, : s - reach] += 10.0  # every token older than the reach
+    torch.testing.assert_close(p(old, episode)[0][0, -1], base, rtol=0, atol=0)
+    inside = tokens.clone()
+    inside[0, s - reach] += 10.0  # the oldest token within reach
+    assert not torch.allclose(p(inside, episode)[0][0, -1], base)
+
+
+def test_a_memoryless_control_sees_only_the_current_step():
+    p = policy(dataclasses.replace(TINY, context=1))
+    tokens, episode = torch.randn(1, 10, 9), torch.zeros(1, 10, dtype=torch.long)
+    changed = tokens.clone()
+    changed[0, :-1] = 0.0
+    torch.testing.assert_close(p(changed, episode)[0][0, -1], p(tokens, episode)[0][0, -1], rtol=0, atol=0)
+
+
+def test_memory_stops_at_the_episode_start():
+    p = policy(dataclasses.replace(TINY, context=40))
+    tokens = torch.randn(1, 20, 9)
+    episode = torch.tensor([[0] * 8 + [1] * 12])
+    other = tokens.clone()
+    other[0, :8] = torch.randn(8, 9)  # the previous episode
+    torch.testing.assert_close(p(other, episode)[0][0, -1], p(tokens, episode)[0][0, -1], rtol=0, atol=0)
+
+
+def test_acting_on_the_kept_history_equals_the_update_pass_over_the_sequence():
+    """What the agent computes step by step (the kept history + the current token) equals one pass over the
+    whole sequence, so PPO's probability ratios start at exactly 1."""
+    p, s = policy(), 25
+    tokens = torch.randn(1, s, 9)
+    episode = torch.tensor([[0] * 10 + [1] * 15])
+    full = p(tokens, episode)[0][0]
+    mem = ada.Memory(1, ada.episode_cap(TINY) - 1, 9)
+    for t in range(s):
+        window = mem.window(tokens[:, t], episode[:, t])
+        torch.testing.assert_close(p(*window)[0][0, -1], full[t], rtol=1e-5, atol=1e-6)
+        mem.push(tokens[:, t], episode[:, t])
+
+
+@pytest.mark.parametrize("task", ["bandits", "darkroom"])
+def test_runs_are_deterministic_and_report_adaptation(task):
+    cfg = dataclasses.replace(TINY, task=task, heads=2)
+    a, _ = ada.train_one(cfg, 3)
+    b, _ = ada.train_one(cfg, 3)
+    assert a.metrics == b.metrics and a.curve_returns == b.curve_returns
+    assert {"gain_median", "gain_p20", "first_trial", "last_trial", "final_return"} <= set(a.metrics)
+    assert ("normalized_score" in a.metrics) == (task == "bandits")
+    assert a.env_steps == 2 * 16 * 40 and len(a.extra["per_trial"][-1]) == 4
+
+
+def test_a_non_finite_loss_is_recorded_as_divergence():
+    m, _ = ada.train_one(dataclasses.replace(TINY, _inject_nan_at=2), 0)
+    assert m.diverged and m.diverged_step == 2 * 16 * 40 and math.isnan(m.metrics["gain_median"])
