@@ -169,9 +169,13 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
                         label=f"exponent {level:.0%} CI [{lo:.3g}, {hi:.3g}]")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter
+    for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if lim[1] / lim[0] >= 10:  # major ticks label a decade; minor labels would overlap
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{claim}: exponent {_fmt(centre)} (per-seed mean), {m['verdict']}", fontsize=9)
+    ax.set_title(f"{claim}: exponent {_fmt(centre)} (mean over seeds), {m['verdict']}", fontsize=8)
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(figures / f"{claim}__{m['metric']}__law.png", dpi=110, metadata={"Software": None})

@@ -397,12 +397,12 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
 
     seeds = sorted({r["seed"] for r in rows})
     per_seed, edge, n_budgets = [], 0, 0
-    largest = max(r["params_count"] for r in rows)
+    extremes = (min(r["params_count"] for r in rows), max(r["params_count"] for r in rows))
     for s in seeds:
         budgets, best = optimal([r for r in rows if r["seed"] == s])
         if len(budgets) >= 2:
             per_seed.append(scaling.fit_power_law(budgets, best).b)
-            edge += int((best == largest).sum())
+            edge += int(np.isin(best, extremes).sum())
             n_budgets += len(budgets)
     # the pooled picture: mean metric per grid cell over seeds
     cells: dict[str, list[dict[str, Any]]] = {}
@@ -432,8 +432,8 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
     else:
         verdict, reason = trend.INCONCLUSIVE, f"{where}: the interval includes 0"
     if n_budgets and edge / n_budgets > 0.5:
-        reason += (f"; the largest size was optimal at {edge} of {n_budgets} seed-budgets, so the grid may not "
-                   "bracket the optimum")
+        reason += (f"; the smallest or largest size was optimal at {edge} of {n_budgets} seed-budgets, so the "
+                   "grid may not bracket the optimum")
     stats = {"slope": mean, "ci_low": lo, "ci_high": hi, "p": p, "p_opposite": p_opp, "per_seed": per_seed,
              "level": level, "n": len(rows), "n_seeds": n, "budgets": budgets.tolist(), "optimal_size": best.tolist(),
              "law": ({"x": "flops", **scaling.fit_power_law(budgets, best).__dict__} if len(budgets) >= 2 else None),
@@ -495,7 +495,7 @@ def summary_line(claim: str, m: Mapping[str, Any]) -> str:
     line = f"{claim:<24} {m['metric'] + ' ' + m['direction']:<34} {m['verdict']:<13}"
     if s.get("p") is not None:
         line += (f" p={s['p']:.3g} slope={_num(s['slope'])} CI [{_num(s['ci_low'])}, {_num(s['ci_high'])}] "
-                 f"{s.get('unit', '')}  MDE={_num(s['mde'])}")
+                 f"{s.get('unit', '')}" + (f"  MDE={_num(s['mde'])}" if "mde" in s else ""))
     else:
         line += f" {m['reason']}"
     return line
