@@ -489,7 +489,7 @@ def _write_record(st: State, unit: Unit, out: dict[str, Any]) -> list[str]:
     if problems:
         return problems
     rel = _rel_path(unit)
-    prov = provenance(wall)
+    prov = provenance(wall, paths=[*cs.design["code"]["files"], unit.path])
     if host:
         prov["host"] = host
     rec = Record(key=cs.keys[rel], claim=unit.claim, level_id=unit.level_id, params=unit.params,

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from harness.result import RunResult, _jsonable
 
@@ -126,9 +126,9 @@ def code_identity(claim_path: str | Path, function: str) -> dict[str, Any]:
 
 # --- provenance ---------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def git_state() -> dict[str, Any]:
-    """Commit and dirtiness of the working tree (None outside git)."""
+def git_state(paths: Sequence[str] = ("harness", "claims")) -> dict[str, Any]:
+    """Commit of the working tree and whether any of ``paths`` (relative to the project) differs from it
+    (None outside git). Asked per record, so a commit made during a long run is seen."""
     def run(*args: str) -> str | None:
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
@@ -136,11 +136,13 @@ def git_state() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return None
     commit = run("rev-parse", "HEAD")
-    dirty = run("status", "--porcelain", "--untracked-files=all", "--", "harness", "claims")
+    dirty = run("status", "--porcelain", "--untracked-files=all", "--", *paths)
     return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
 
-def provenance(wall_time: float) -> dict[str, Any]:
+def provenance(wall_time: float, paths: Sequence[str] = ("harness", "claims")) -> dict[str, Any]:
+    """When and where a record was made; "dirty": one of ``paths`` (give the files that made the record: its
+    claim and the harness modules the claim imports) differs from the commit."""
     import numpy
     versions = {"python": platform.python_version(), "numpy": numpy.__version__}
     for mod in ("torch", "gymnasium"):
@@ -149,7 +151,8 @@ def provenance(wall_time: float) -> dict[str, Any]:
         except ImportError:
             pass
     return {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(), "wall_time": round(wall_time, 3), "versions": versions, "git": git_state()}
+            "host": platform.node(), "wall_time": round(wall_time, 3), "versions": versions,
+            "git": git_state(paths)}
 
 
 # --- read / write -------------------------------------------------------------------------------------------
