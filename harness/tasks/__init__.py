@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
 
 
 class TaskPool:
@@ -27,3 +29,31 @@ class TaskPool:
         if self.tasks is None:
             return self.sample(rng, n)
         return self.tasks[rng.integers(0, len(self.tasks), n)]
+
+
+class EpisodicEnv(VectorEnv):
+    """``num_envs`` episodes of one family, each on its own task; same-step autoreset (the step that ends an
+    episode returns the next episode's first observation, and ``info["final"]`` marks it). Subclasses
+    define ``_new(mask)`` (a new task and episode where mask is True) and ``_obs()``."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int, obs_dim: int, actions: int, seed: int):
+        self.num_envs = num_envs
+        self.single_observation_space = gym.spaces.Box(0.0, 1.0, (obs_dim,), np.float32)
+        self.single_action_space = gym.spaces.Discrete(actions)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.rng = np.random.default_rng(seed)
+
+    def _new(self, idx: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _obs(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def reset(self, *, seed: int | None = None, options=None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self._new(np.ones(self.num_envs, dtype=bool))
+        return self._obs(), {}

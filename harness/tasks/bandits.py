@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
 
-from harness.tasks import TaskPool
+from harness.tasks import EpisodicEnv, TaskPool
 
 K, PULLS, TRIALS = 5, 10, 4
 
@@ -34,22 +32,16 @@ def held_out_tasks(n: int, k: int = K, seed: int = 0) -> np.ndarray:
     return sample_tasks(np.random.default_rng([seed, 0xE7A1]), n, k)
 
 
-class Bandits(VectorEnv):
+class Bandits(EpisodicEnv):
     """``num_envs`` bandit episodes in parallel; same-step autoreset (the step that ends an episode returns
     the next episode's first observation; ``info["final"]`` marks it)."""
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
-
     def __init__(self, num_envs: int, pool: TaskPool | None = None, k: int = K, pulls: int = PULLS,
                  trials: int = TRIALS, tasks: np.ndarray | None = None, seed: int = 0):
-        self.num_envs, self.k, self.pulls, self.trials = num_envs, k, pulls, trials
+        super().__init__(num_envs, obs_dim=3, actions=k, seed=seed)
+        self.k, self.pulls, self.trials = k, pulls, trials
         self.pool = pool or TaskPool(lambda r, n: sample_tasks(r, n, k), None, seed)
         self.fixed = tasks  # held-out evaluation: env i plays tasks[i] every episode
-        self.single_observation_space = gym.spaces.Box(0.0, 1.0, (3,), np.float32)
-        self.single_action_space = gym.spaces.Discrete(k)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self.rng = np.random.default_rng(seed)
         self.means = np.zeros((num_envs, k))
         self.t = np.zeros(num_envs, dtype=np.int64)
 
@@ -60,12 +52,6 @@ class Bandits(VectorEnv):
     def _obs(self) -> np.ndarray:
         pull, trial = self.t % self.pulls, self.t // self.pulls
         return np.stack([(pull == 0).astype(np.float32), pull / self.pulls, trial / self.trials], 1).astype(np.float32)
-
-    def reset(self, *, seed: int | None = None, options=None):
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-        self._new(np.ones(self.num_envs, dtype=bool))
-        return self._obs(), {}
 
     def step(self, actions):
         a = np.asarray(actions, dtype=np.int64)

@@ -13,11 +13,9 @@ cells (with replacement when N exceeds them), or unlimited draws uniformly among
 """
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
 
-from harness.tasks import TaskPool
+from harness.tasks import EpisodicEnv, TaskPool
 
 SIZE, STEPS, TRIALS, HELD_OUT = 5, 12, 4, 5
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])
@@ -36,21 +34,15 @@ def training_pool(n: int | None, seed: int = 0, size: int = SIZE) -> TaskPool:
     return TaskPool(lambda rng, k: train[rng.integers(0, len(train), k)], n, seed)
 
 
-class DarkRoom(VectorEnv):
+class DarkRoom(EpisodicEnv):
     """``num_envs`` dark-room episodes; same-step autoreset (``info["final"]`` marks an episode's end)."""
-
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int, pool: TaskPool | None = None, size: int = SIZE, steps: int = STEPS,
                  trials: int = TRIALS, tasks: np.ndarray | None = None, seed: int = 0):
-        self.num_envs, self.size, self.steps, self.trials = num_envs, size, steps, trials
+        super().__init__(num_envs, obs_dim=size * size + 2, actions=len(MOVES), seed=seed)
+        self.size, self.steps, self.trials = size, steps, trials
         self.pool = pool or training_pool(None, seed, size)
         self.fixed = tasks
-        self.single_observation_space = gym.spaces.Box(0.0, 1.0, (size * size + 2,), np.float32)
-        self.single_action_space = gym.spaces.Discrete(5)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self.rng = np.random.default_rng(seed)
         self.goal = np.zeros((num_envs, 2), dtype=np.int64)
         self.pos = np.zeros((num_envs, 2), dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)  # step within the trial
@@ -71,12 +63,6 @@ class DarkRoom(VectorEnv):
         obs[:, -2] = self.t == 0
         obs[:, -1] = self.trial / self.trials
         return obs
-
-    def reset(self, *, seed: int | None = None, options=None):
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-        self._new(np.ones(self.num_envs, dtype=bool))
-        return self._obs(), {}
 
     def step(self, actions):
         a = np.asarray(actions, dtype=np.int64)
