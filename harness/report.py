@@ -16,7 +16,7 @@ import numpy as np
 
 from harness import trend
 from harness.records import atomic_write_json
-from harness.verdict import ClaimSpec, summary_rows
+from harness.verdict import LAW_X, ClaimSpec, summary_rows
 
 VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
 
@@ -130,9 +130,6 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
     _curves_figure(summary, figures)
 
 
-LAW_COLUMN = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}
-
-
 def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path) -> None:
     """The fitted power law on log-log axes: points, per-level means, the fit, and the band of laws whose
     exponent lies in the interval (pivoting at the geometric mean of x). For a derived claim: N*(C)."""
@@ -147,7 +144,7 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
         xlabel, ylabel = "training compute C (FLOPs)", "compute-optimal parameters N*"
         lo, hi, centre, level = st["ci_low"], st["ci_high"], st["slope"], st["level"]
     else:
-        col = LAW_COLUMN[law["x"]]
+        col = LAW_X[law["x"]]
         df = pd.DataFrame([{"x": o["params"][spec["axis"]] if col is None else o[col], "seed": o["seed"],
                             "level_id": o["level_id"], "y": o["metrics"].get(m["metric"])}
                            for o in summary["observations"]]).dropna()

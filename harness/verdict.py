@@ -441,7 +441,6 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
     return MetricVerdict(metric, direction, verdict, reason, {k: _clean_deep(v) for k, v in stats.items()})
 
 
-
 def _contrast_order(rows: list[dict[str, Any]], name: str) -> list[Any]:
     seen: list[Any] = []
     for r in rows:
