@@ -363,7 +363,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     msg = f"claims: {len(selected)} points selected, {len(selected) - len(pending)} cached, {len(pending)} to run"
     if pending and None not in known:
-        msg += f"; expected time ~{_fmt_time(eta)} on the reference 2-core machine, serial (params.yaml minutes)"
+        name, workers, _ = _execution(session.config)
+        workers = workers or os.cpu_count() or 1
+        msg += f"; expected time ~{_fmt_time(eta)} serial on the reference 2-core machine (params.yaml minutes)"
+        if name == "local" and workers > 1:
+            msg += f", roughly ~{_fmt_time(eta / min(workers, len(pending)))} with {workers} workers"
     tr.write_line(msg)
 
 
@@ -446,15 +450,20 @@ def _executor(config: pytest.Config) -> Executor:
     """The session's executor, made on first use: options, then params.yaml ``execution:``, then defaults."""
     st = _state(config)
     if st.executor is None:
-        params, _ = _load_params(config)
-        cfg = params.data.get("execution") or {}
-        name = config.getoption("--executor") or cfg.get("executor", "local")
-        workers = config.getoption("--workers") or cfg.get("workers")
-        if workers is not None and int(workers) < 1:
-            raise pytest.UsageError(f"--workers must be >= 1, got {workers}")
-        st.executor = make_executor(name, workers=None if workers is None else int(workers),
-                                    ray_address=config.getoption("--ray-address") or cfg.get("ray_address"))
+        name, workers, address = _execution(config)
+        st.executor = make_executor(name, workers=workers, ray_address=address)
     return st.executor
+
+
+def _execution(config: pytest.Config) -> tuple[str, int | None, str | None]:
+    """(executor name, workers or None for the number of cores, Ray address): options, then params.yaml."""
+    params, _ = _load_params(config)
+    cfg = params.data.get("execution") or {}
+    workers = config.getoption("--workers") or cfg.get("workers")
+    if workers is not None and int(workers) < 1:
+        raise pytest.UsageError(f"--workers must be >= 1, got {workers}")
+    return (config.getoption("--executor") or cfg.get("executor", "local"),
+            None if workers is None else int(workers), config.getoption("--ray-address") or cfg.get("ray_address"))
 
 
 def _submit(st: State, nodeid: str, executor: Executor, progress: Any = None) -> Future:
