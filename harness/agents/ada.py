@@ -248,11 +248,15 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
     last_eval = None
     diverged_step = None
     env_steps, updates = 0, 0
+    ep_return = np.zeros(n)
+    finished: list[float] = []  # training episodes' returns (sampled actions, training tasks)
+    train_curve: list[float] = []
     next_eval = cfg.eval_every
 
     def run_eval(step: int) -> None:
         nonlocal last_eval
         last_eval = evaluate(policy, cfg, eval_tasks, actions)
+        train_curve.append(float(np.mean(finished[-4 * n:])) if finished else math.nan)
         curve_steps.append(step)
         curve.append(float(last_eval.sum(1).mean()))
         per_trial.append(last_eval.mean(0).tolist())
@@ -279,6 +283,9 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
                 mem.push(tok, episode)
                 obs, r, done, _, _ = env.step(a.numpy())
                 rews[:, t] = torch.as_tensor(r)
+                ep_return += r
+                finished.extend(ep_return[done].tolist())
+                ep_return[done] = 0.0
                 dones[:, t] = torch.as_tensor(done, dtype=torch.float32)
                 prev_a, prev_r = np.where(done, -1, a.numpy()), np.where(done, 0.0, r)
                 if done.any():
@@ -361,5 +368,6 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
         params={"policy": n_params, "total": n_params}, flops=training_flops(n_params, env_steps, cfg.epochs),
         wall_time=time.perf_counter() - start,
-        extra={"per_trial": per_trial, "references": refs, "held_out_tasks": len(eval_tasks)})
+        extra={"per_trial": per_trial, "references": refs, "held_out_tasks": len(eval_tasks),
+               "train_return": train_curve})
     return member, policy
