@@ -7,6 +7,10 @@ convergence (tolerances 1e-12). ``floor`` is the metric's value at no learning (
 return), so that the law is about improvement over it; values at or below the floor are clipped to a
 small positive ``eps`` times the data's scale.
 
+Saturating form. Returns that approach a ceiling (a solved task) bend away from a straight line in log
+space; ``fit_saturating_law`` fits ``y = ceiling - a * x ** (-b)`` instead (the gap to the ceiling is the
+power law). No claim uses it yet.
+
 Interval on the exponent. A claim has few seeds (3-5), so a bootstrap over seeds has few distinct
 resamples and its percentile interval under-covers (with 5 seeds it cannot be wider than the most extreme
 resample). ``fit_law`` instead fits each seed separately and uses a t-interval over the per-seed
@@ -37,8 +41,8 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["PowerLaw", "LawFit", "fit_power_law", "fit_law", "training_flops", "compute_optimal_sizes",
-           "frontier", "intrinsic_performance"]
+__all__ = ["PowerLaw", "SaturatingLaw", "LawFit", "fit_power_law", "fit_saturating_law", "fit_law",
+           "training_flops", "compute_optimal_sizes", "frontier", "intrinsic_performance"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,44 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], floor: float = 0.0, ep
     ss_tot = float(np.sum((ly - ly.mean()) ** 2))
     r2 = 1.0 - float(np.sum((ly - pred) ** 2)) / ss_tot if ss_tot > 0 else math.nan
     return PowerLaw(a=float(math.exp(c)), b=float(b), floor=floor, r2=r2)
+
+
+@dataclass(frozen=True)
+class SaturatingLaw:
+    """``y = ceiling - a * x ** (-b)``: the gap to a ceiling shrinks as a power law (b > 0)."""
+
+    ceiling: float
+    a: float
+    b: float
+    r2: float = math.nan
+
+    def __call__(self, x: np.ndarray | float) -> np.ndarray:
+        return self.ceiling - self.a * np.asarray(x, dtype=float) ** (-self.b)
+
+
+def fit_saturating_law(x: Sequence[float], y: Sequence[float]) -> SaturatingLaw:
+    """Robust fit of ``y = ceiling - a * x ** (-b)`` (needs >= 3 distinct positive x): for metrics that
+    approach a ceiling, where a plain power law bends away from the data. Linear-space residuals with a
+    soft-L1 loss, started from a log-space fit of the gap to max(y) + 10% of the range, iterated to
+    convergence; a > 0 and the ceiling above every point are enforced by the parametrization."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    x, y = x[ok], y[ok]
+    if len(np.unique(x)) < 3:
+        raise ValueError(f"a saturating law needs at least 3 distinct positive x values, got {x.tolist()}")
+    span = float(np.ptp(y)) or 1.0
+    ceiling0 = float(y.max()) + 0.1 * span
+    b0, c0 = np.polyfit(np.log(x), np.log(ceiling0 - y), 1)  # log gap = log a - b log x
+
+    def model(p: np.ndarray) -> np.ndarray:  # p = (log(ceiling - max y), log a, b)
+        return y.max() + np.exp(p[0]) - np.exp(p[1]) * x ** (-p[2])
+
+    res = optimize.least_squares(lambda p: (model(p) - y) / span, x0=[math.log(ceiling0 - y.max()), c0, -b0],
+                                 loss="soft_l1", f_scale=0.1, xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=20_000)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((model(res.x) - y) ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    return SaturatingLaw(ceiling=float(y.max() + math.exp(res.x[0])), a=float(math.exp(res.x[1])),
+                         b=float(res.x[2]), r2=r2)
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:

@@ -25,6 +25,17 @@ def test_robust_loss_resists_one_outlier_better_than_least_squares():
     assert abs(robust - 0.5) < abs(ols - 0.5)
 
 
+def test_saturating_law_recovers_ceiling_and_exponent_where_a_power_law_cannot():
+    x = np.array([1, 2, 4, 8, 16, 32, 64], float)
+    y = 500 - 400 * x ** -0.7
+    law = scaling.fit_saturating_law(x, y)
+    assert (law.ceiling, law.a, law.b) == pytest.approx((500, 400, 0.7), rel=1e-4)
+    assert law.r2 == pytest.approx(1.0) and law(3.0) == pytest.approx(500 - 400 * 3 ** -0.7)
+    assert scaling.fit_power_law(x, y).r2 < law.r2  # the plain law bends away from saturating data
+    with pytest.raises(ValueError, match="at least 3 distinct"):
+        scaling.fit_saturating_law([1, 2], [0.0, 1.0])
+
+
 def test_t_interval_matches_the_textbook_formula():
     v = [0.3, 0.5, 0.45, 0.2, 0.6]
     mean, lo, hi = scaling.t_interval(v)
