@@ -78,3 +78,15 @@ def test_runs_are_deterministic_and_report_adaptation(task):
 def test_a_non_finite_loss_is_recorded_as_divergence():
     m, _ = ada.train_one(dataclasses.replace(TINY, _inject_nan_at=2), 0)
     assert m.diverged and m.diverged_step == 2 * 16 * 40 and math.isnan(m.metrics["gain_median"])
+
+
+# Bandits canary: random scores 0 by definition of the normalized score; the validated commit reaches
+# CANARY_VALIDATED with seed 0 (training returns 20 -> 22.3 of a possible ~29 per episode).
+CANARY = ada.Config(task="bandits", steps=64_000, width=32, context=40, num_envs=32, lr=1e-3, eval_every=64_000,
+                    eval_tasks=500)
+CANARY_VALIDATED = 0.249
+
+
+def test_canary_bandits_beat_random():
+    m, _ = ada.train_one(CANARY, 0)
+    assert m.metrics["normalized_score"] >= CANARY_VALIDATED / 2, m.metrics
