@@ -57,6 +57,11 @@ class Unit:
     order: int = field(default=0, compare=False)
     """The level's position in the declared sweep (a proxy for cost among a claim's units)."""
 
+    @property
+    def label(self) -> str:
+        """How messages name the unit: claim, level and seeds."""
+        return f"{self.claim} {self.level_id} seeds {list(self.seeds)}"
+
 
 def load_function(path: str, name: str) -> Callable[..., Any]:
     """The claim function, reusing the module pytest imported when it is loaded in this process."""
@@ -305,8 +310,8 @@ class LocalExecutor(Executor):
                     heapq.heappush(self._queue, task)  # keeps its rank: it runs next
                     return
             task.future.set_exception(WorkerDied(
-                f"the worker process running {task.unit.claim} {task.unit.level_id} seeds {list(task.unit.seeds)} "
-                f"died (exit code {code}) {task.attempts} times; {self.retries} retries allowed"))
+                f"the worker process running {task.unit.label} died (exit code {code}) {task.attempts} times; "
+                f"{self.retries} retries allowed"))
             return
         w.task = None
         if reply[0] == "ok":
@@ -314,8 +319,7 @@ class LocalExecutor(Executor):
         else:
             _, exc, tb = reply
             if not isinstance(exc, ParamsError):
-                exc = UnitFailed(f"{task.unit.claim} {task.unit.level_id} seeds {list(task.unit.seeds)} raised in a "
-                                 f"worker process:\n{tb}")
+                exc = UnitFailed(f"{task.unit.label} raised in a worker process:\n{tb}")
             task.future.set_exception(exc)
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -405,8 +409,7 @@ class RayExecutor(Executor):
                 cause = getattr(exc, "cause", None)
                 fut.set_exception(cause if isinstance(cause, ParamsError) else
                                   WorkerDied(str(exc)) if "WorkerCrashed" in type(exc).__name__ else
-                                  UnitFailed(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)} failed on "
-                                             f"the Ray cluster:\n{exc}"))
+                                  UnitFailed(f"{unit.label} failed on the Ray cluster:\n{exc}"))
         ref.future().add_done_callback(resolve)
         return fut
 

@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,6 @@ import pytest
 
 from harness import trend
 from harness.budget import Budget, Params, ParamsError
-from concurrent.futures import Future
-
 from harness.execute import FIXTURES, Executor, Unit, longest_first, make_executor
 from harness.records import (Lookup, Record, atomic_write_json, code_identity, lookup, provenance, record_path,
                              unit_key, write_record)
@@ -77,6 +76,8 @@ class State:
     """Point item nodeid -> its submitted unit (parallel executors)."""
     problems: dict[str, list[str]] = field(default_factory=dict)
     """Point item nodeid -> why its finished unit's result was rejected ([] when its record was written)."""
+    found: dict[str, Lookup] = field(default_factory=dict)
+    """Point item nodeid -> its record lookup at the end of collection (what the up-front submission uses)."""
     parametrizing_claim: bool = False
     ran: int = 0
     cached: int = 0
@@ -355,7 +356,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not st.claims or st.budget is None:
         return
     selected = [it for it in session.items if it.nodeid in st.units]
-    pending = [it for it in selected if _lookup_unit(st, it).status != "ok"]
+    st.found = {it.nodeid: _lookup_unit(st, it) for it in selected}
+    pending = [it for it in selected if st.found[it.nodeid].status != "ok"]
     known = [st.units[it.nodeid].estimate_s for it in pending]
     eta = sum(e for e in known if e is not None)
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -428,9 +430,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             st.cached += 1
             pyfuncitem.user_properties.append(("cached", True))
             return True
-        # a serial executor: the unit runs here, now
-        if found.status in ("corrupt", "stale"):
-            sys.stderr.write(f"\n{found.path}: {found.status} record ({found.detail}); recomputing\n")
+        _note_recompute(found)  # a serial executor: the unit runs here, now
         progress = _Progress(pyfuncitem.config, pyfuncitem.nodeid)
         fut = _submit(st, pyfuncitem.nodeid, _executor(pyfuncitem.config), progress)
     try:
@@ -442,8 +442,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             progress.clear()
     problems = st.problems[pyfuncitem.nodeid]
     if problems:
-        pytest.fail(f"{unit.claim} {unit.level_id} seeds {list(unit.seeds)}: " + "; ".join(problems), pytrace=False)
+        pytest.fail(f"{unit.label}: " + "; ".join(problems), pytrace=False)
     return True
+
+
+def _note_recompute(found: Lookup) -> None:
+    if found.status in ("corrupt", "stale"):
+        sys.stderr.write(f"\n{found.path}: {found.status} record ({found.detail}); recomputing\n")
 
 
 def _executor(config: pytest.Config) -> Executor:
@@ -513,13 +518,10 @@ def _write_record(st: State, unit: Unit, out: dict[str, Any]) -> list[str]:
 def pytest_runtestloop(session: pytest.Session):
     """With a parallel executor, submit every missing unit of the selected items up front, longest first."""
     st = _state(session.config)
-    found = {it.nodeid: _lookup_unit(st, it) for it in session.items if it.nodeid in st.units}
-    pending = [nodeid for nodeid, f in found.items() if f.status != "ok"]
+    pending = [nodeid for nodeid, f in st.found.items() if f.status != "ok"]
     if pending and not session.config.option.collectonly and _executor(session.config).parallel:
         for nodeid in pending:
-            if found[nodeid].status in ("corrupt", "stale"):
-                f = found[nodeid]
-                sys.stderr.write(f"\n{f.path}: {f.status} record ({f.detail}); recomputing\n")
+            _note_recompute(st.found[nodeid])
         for nodeid in sorted(pending, key=lambda n: longest_first(st.units[n])):
             _submit(st, nodeid, st.executor)
     try:

@@ -135,6 +135,7 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
     exponent lies in the interval (pivoting at the geometric mean of x). For a derived claim: N*(C)."""
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.ticker import NullFormatter
 
     claim, spec, st, law = summary["claim"], summary["spec"], m["stats"], m["stats"]["law"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -166,7 +167,6 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
                         label=f"exponent {level:.0%} CI [{lo:.3g}, {hi:.3g}]")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    from matplotlib.ticker import NullFormatter
     for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         if lim[1] / lim[0] >= 10:  # major ticks label a decade; minor labels would overlap
             axis.set_minor_formatter(NullFormatter())

@@ -436,7 +436,7 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
                    "grid may not bracket the optimum")
     stats = {"slope": mean, "ci_low": lo, "ci_high": hi, "p": p, "p_opposite": p_opp, "per_seed": per_seed,
              "level": level, "n": len(rows), "n_seeds": n, "budgets": budgets.tolist(), "optimal_size": best.tolist(),
-             "law": ({"x": "flops", **scaling.fit_power_law(budgets, best).__dict__} if len(budgets) >= 2 else None),
+             "law": ({"x": "flops", **asdict(scaling.fit_power_law(budgets, best))} if len(budgets) >= 2 else None),
              "unit": "exponent of N* in C", "derive": spec.derive, "over": spec.over}
     return MetricVerdict(metric, direction, verdict, reason, {k: _clean_deep(v) for k, v in stats.items()})
 

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from harness.execute import Unit, longest_first
+from processes import alive
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy"
@@ -62,14 +63,6 @@ def records(project: Path, results: str = "results") -> dict[str, dict]:
 
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def wait_for(predicate, timeout: float = 60.0) -> None:

@@ -14,6 +14,8 @@ import scipy.stats  # noqa: F401 - imported before pytester snapshots sys.module
 import torch  # noqa: F401
 import yaml
 
+from processes import alive
+
 pytest_plugins = ["pytester"]
 
 TOY = Path(__file__).parent / "toy"
@@ -234,9 +236,9 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
     proc.wait()
     # The driver's worker processes (default: a pool of one per core) exit with it, mid-unit or not.
     deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(int(pid)) for pid in pids.read_text().split()):
+    while time.time() < deadline and any(alive(int(pid)) for pid in pids.read_text().split()):
         time.sleep(0.05)
-    assert not any(_alive(int(pid)) for pid in pids.read_text().split()), "a worker outlived its killed driver"
+    assert not any(alive(int(pid)) for pid in pids.read_text().split()), "a worker outlived its killed driver"
     done = {p.name for p in results.glob("size*.json")}
     assert 1 <= len(done) < 8
     assert not list(results.glob(".*.tmp"))
@@ -245,14 +247,6 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
     after = counter.read_text().splitlines()[len(before):]
     assert len(after) == 8 - len(done)
     assert len(list(results.glob("size*.json"))) == 8
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_progress_line_on_a_terminal_only(monkeypatch):

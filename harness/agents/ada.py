@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harness.agents.ppo import gae
 from harness.envs import derive_seed
 from harness.result import MemberResult, RunResult, curve_metrics, report_progress
 from harness.scaling import training_flops
@@ -322,15 +323,8 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
             next_v = returns.denormalize(policy(w_tok, w_ep)[1][:, -1])
         env_steps += e * t_len
 
-        # GAE (time second): an episode's end stops the bootstrap
-        adv = torch.zeros(e, t_len)
-        last = torch.zeros(e)
-        for t in reversed(range(t_len)):
-            nv = next_v if t == t_len - 1 else vals[:, t + 1]
-            nonterminal = 1.0 - dones[:, t]
-            delta = rews[:, t] + cfg.gamma * nv * nonterminal - vals[:, t]
-            last = delta + cfg.gamma * cfg.gae_lambda * nonterminal * last
-            adv[:, t] = last
+        # GAE stops at an episode's end (ppo.gae takes time first; these buffers are env first)
+        adv = gae(rews.T, vals.T, dones.T, next_v, cfg.gamma, cfg.gae_lambda).T
         ret = adv + vals
         returns.update(ret)
         target = returns.normalize(ret)
