@@ -15,14 +15,17 @@ Every missing entry is a ``ParamsError`` that names the key to add.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import yaml
 
 LEVEL_MODES = ("all", "extremes")
-ESTIMATE_KEYS = {"minutes"}  # planning estimates in claims.<id>.<budget>: not settings, not in record keys
+# Keys of claims.<id>.<budget> that are not the agent's settings (so not in record keys): the planning
+# estimate, and a per-claim seeds_per_unit that overrides the budget's (agents that train seeds one after
+# another gain nothing from a big unit, and small units spread better over workers).
+HARNESS_KEYS = {"minutes", "seeds_per_unit"}
 
 
 class ParamsError(ValueError):
@@ -168,8 +171,18 @@ class Params:
         if budget not in entry:
             raise ParamsError(f"{self.path}: missing `claims.{claim}.{budget}`; add the settings of claim "
                               f"{claim!r} at budget {budget!r} (e.g. `{budget}: {{steps: ..., eval_episodes: ...}}`)")
-        values = {k: v for k, v in (entry[budget] or {}).items() if k not in ESTIMATE_KEYS}
+        values = {k: v for k, v in (entry[budget] or {}).items() if k not in HARNESS_KEYS}
         return Settings(f"claims.{claim}.{budget}", values)
+
+    def claim_budget(self, claim: str, budget: Budget) -> Budget:
+        """The budget as one claim runs it: ``claims.<id>.<budget>.seeds_per_unit`` overrides the budget's."""
+        value = (self.claim_entry(claim).get(budget.name) or {}).get("seeds_per_unit")
+        if value is None:
+            return budget
+        if not isinstance(value, int) or value < 1:
+            raise ParamsError(f"{self.path}: claims.{claim}.{budget.name}.seeds_per_unit must be an integer >= 1, "
+                              f"got {value!r}")
+        return replace(budget, seeds_per_unit=value)
 
     def expected_minutes(self, claim: str, budget: str | None = None) -> float | None:
         """The ``minutes`` estimate of a claim at a budget (on the 2-core machine), if params gives one."""

@@ -54,6 +54,8 @@ class ClaimState:
     """Every parametrized argument's values, in declared order."""
     kept: list[Any]
     """The axis levels this budget runs."""
+    budget: Budget
+    """The budget as this claim runs it (its own seeds_per_unit, if params.yaml sets one)."""
     design: dict[str, Any] = field(default_factory=dict)
     """The JSON design (design.json), built once the points are known."""
     keys: dict[str, str] = field(default_factory=dict)
@@ -229,6 +231,7 @@ def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
     spec.check_parametrized(list(levels), levels.get(spec.axis, []), where,
                             levels.get(spec.contrast) if spec.contrast else None)
     params.settings(claim, budget.name)  # a clear error now if claims.<id>.<budget> is missing
+    budget = params.claim_budget(claim, budget)
     shards = budget.shards
     if len(shards) > 1:
         metafunc.parametrize("seeds", [list(s) for s in shards], ids=[f"s{s[0]}_{s[-1]}" for s in shards])
@@ -241,16 +244,16 @@ def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
             raise ClaimSpecError(f"{where}: at budget {budget.name!r} ({len(kept)} levels x {budget.seeds} seeds) the "
                                  f"smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome could be "
                                  "significant. Add seeds (budgets.<name>.seeds) or levels.")
-    _state(config).claims[claim] = ClaimState(claim, spec, metafunc.function, levels, kept)
+    _state(config).claims[claim] = ClaimState(claim, spec, metafunc.function, levels, kept, budget)
 
 
 def _kept_levels(values: list[Any], budget: Budget) -> list[Any]:
     return [values[0], values[-1]] if budget.levels == "extremes" else list(values)
 
 
-def _level_id(item: pytest.Function) -> str:
+def _level_id(item: pytest.Function, budget: Budget) -> str:
     cid = item.callspec.id
-    if "seeds" in item.callspec.params and len(item.config.stash[STATE].budget.shards) > 1:
+    if "seeds" in item.callspec.params and len(budget.shards) > 1:
         cid = cid.rsplit("-", 1)[0]
     return cid
 
@@ -300,13 +303,14 @@ def _build_design(config: pytest.Config, params: Params, budget: Budget, cs: Cla
     fn = cs.function
     path = Path(inspect.getfile(fn)).resolve()
     settings = params.settings(cs.claim, budget.name).to_dict()
+    budget = cs.budget
     code = code_identity(path, fn.__name__)
     axis_values = cs.levels[cs.spec.axis]
     units, level_rows = [], {}
     for item in items:
         point = {k: v for k, v in item.callspec.params.items() if k != "seeds"}
         seeds = tuple(item.callspec.params.get("seeds", budget.shards[0]))
-        level_id = _level_id(item)
+        level_id = _level_id(item, budget)
         key = unit_key(claim=cs.claim, params=point, settings=settings, seeds=seeds, device=st.device,
                        spec_hash=cs.spec.hash, code_hash=code["hash"])
         unit = Unit(claim=cs.claim, path=str(path), function=fn.__name__, level_id=level_id, params=point,
@@ -393,7 +397,7 @@ def budget(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def seeds(request: pytest.FixtureRequest) -> list[int]:
-    return list(_load_params(request.config)[1].shards[0])
+    return list(_state(request.config).claims[_claim_id_of(request.node)].budget.shards[0])
 
 
 @pytest.fixture

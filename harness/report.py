@@ -306,6 +306,7 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", contrast `{spec['contrast']}`" if spec.get("contrast") else "")
            + (f", power law against {spec['law']}" if spec.get("law") else "")
            + (f", derived: {spec['derive']} over `{spec['axis']}` x `{spec['over']}`" if spec.get("derive") else "")
+           + (f", controls outside the trend: {', '.join(map(str, spec['controls']))}" if spec.get("controls") else "")
            + f" (spec hash {s['spec_hash']})"]
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
@@ -349,7 +350,10 @@ def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
         return ["(no data)"]
     scale = "normalized" if s["spec"].get("random_score") is not None else "raw"
     lines = [f"| level | {scale} {metric}: mean ± sd | per seed | diverged |", "|---|---|---|---|"]
+    controls = {repr(c) for c in s["spec"].get("controls") or ()}
     for level_id, g in df.groupby("level_id", sort=False):
+        if repr(g["level"].iloc[0]) in controls:
+            level_id = f"{level_id} (control, not in the trend)"
         v = g["value"].to_numpy(dtype=float)
         fin = v[np.isfinite(v)]
         mean = f"{fin.mean():.3g} ± {fin.std(ddof=1) if fin.size > 1 else 0:.2g}" if fin.size else "—"

@@ -70,10 +70,12 @@ class ClaimSpec:
     CONTRADICTED when it lies on the other side, INCONCLUSIVE otherwise."""
     over: str | None = None
     """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget)."""
+    controls: tuple[Any, ...] | None = None
+    """Axis levels that are run and shown (a negative control, say) but left out of the trend test."""
 
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction", "law", "derive", "over")
-    OPTIONAL = ("law", "derive", "over")
+              "contrast", "conjunction", "law", "derive", "over", "controls")
+    OPTIONAL = ("law", "derive", "over", "controls")
     """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
     their hash, and their records stay valid."""
 
@@ -105,7 +107,8 @@ class ClaimSpec:
                    reference_score=_opt_float(kwargs.get("reference_score")),
                    scale=kwargs.get("scale", "log"), contrast=kwargs.get("contrast"),
                    conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
-                   derive=kwargs.get("derive"), over=kwargs.get("over"))
+                   derive=kwargs.get("derive"), over=kwargs.get("over"),
+                   controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None)
         spec._check(at)
         return spec
 
@@ -149,6 +152,9 @@ class ClaimSpec:
                                      "directions, without contrast, margin, threshold or law")
         elif self.over is not None:
             raise ClaimSpecError(f"{at}over= is only used with derive=")
+        if self.controls is not None and (self.derive or self.contrast):
+            raise ClaimSpecError(f"{at}controls= (axis levels run and shown but left out of the trend) is not "
+                                 "supported with derive= or contrast=")
 
     def check_parametrized(self, argnames: Sequence[str], levels: Sequence[Any], where: str = "",
                            contrast_values: Sequence[Any] | None = None) -> None:
@@ -161,8 +167,12 @@ class ClaimSpec:
                 raise ClaimSpecError(f"{at}{what}={name!r} is not a parametrized argument; add "
                                      f"@pytest.mark.parametrize({name!r}, [...]) or name one of: "
                                      f"{', '.join(argnames) or '(none parametrized)'}")
-        if len(set(map(repr, levels))) < 2:
-            raise ClaimSpecError(f"{at}the axis {self.axis!r} needs at least 2 distinct levels")
+        unknown = [c for c in self.controls or () if repr(c) not in map(repr, levels)]
+        if unknown:
+            raise ClaimSpecError(f"{at}controls={list(unknown)} are not levels of the axis {self.axis!r} "
+                                 f"({list(levels)}); a control must also be one of its parametrized values")
+        if len(set(map(repr, levels)) - set(map(repr, self.controls or ()))) < 2:
+            raise ClaimSpecError(f"{at}the axis {self.axis!r} needs at least 2 distinct levels outside controls=")
         if self.scale == "log" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                                            for v in levels):
             raise ClaimSpecError(f"{at}scale='log' needs positive numeric levels, got {list(levels)}; use "
@@ -275,7 +285,9 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
     status = {u["path"]: (lookups[u["path"]].status if u["path"] in lookups else "missing") for u in design["units"]}
     problems = {p: s for p, s in status.items() if s != "ok"}
     rows = _observations(design, lookups)
-    all_levels = [lv["value"] for lv in design["all_levels"]]
+    controls = {repr(c) for c in spec.controls or ()}
+    trend_rows = [r for r in rows if repr(r["params"][spec.axis]) not in controls]
+    all_levels = [lv["value"] for lv in design["all_levels"] if repr(lv["value"]) not in controls]
     results: list[MetricVerdict] = []
     for metric, direction in spec.metrics.items():
         if problems:
@@ -290,7 +302,7 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
         if spec.derive:
             results.append(_assess_derived(spec, metric, direction, rows, alpha))
         else:
-            results.append(_assess_metric(spec, metric, direction, rows, all_levels, alpha, permutations))
+            results.append(_assess_metric(spec, metric, direction, trend_rows, all_levels, alpha, permutations))
     overall = trend.combine([r.verdict for r in results]) if spec.conjunction and not problems and \
         not design.get("plumbing_only") else None
     return {

@@ -90,6 +90,21 @@ def test_smoke_budget_thins_levels_and_asserts_no_verdict(project):
     assert "PLUMBING" in out
 
 
+def test_a_claim_can_set_its_own_seeds_per_unit(project):
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(seeds_per_unit=1))
+    r = run(project, "claims", "-v")
+    r.assert_outcomes(passed=16, failed=1)
+    assert "test_toy_trend[size8-s3_3] PASSED" in r.stdout.str()
+    records = {p.name for p in (project.path / "results" / "quick" / "toy_trend").glob("size1__*.json")}
+    assert records == {f"size1__s{i}-{i}.json" for i in range(4)}
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(seeds_per_unit=4))
+    r = run(project, "claims", "-v")
+    r.assert_outcomes(passed=4, failed=1)
+    assert "test_toy_trend[size8] PASSED" in r.stdout.str()
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(seeds_per_unit=0))
+    assert "seeds_per_unit must be an integer >= 1" in run(project, "claims").stdout.str()
+
+
 def test_no_verdicts_and_k_selection(project):
     r = run(project, "claims", "--no-verdicts")
     r.assert_outcomes(passed=8)

@@ -50,26 +50,31 @@ def test_envs_are_deterministic_for_a_seed():
     assert rollout() == rollout()
 
 
-def test_darkroom_held_out_goals_are_never_trained_on():
+def test_darkroom_held_out_tasks_are_never_trained_on_but_their_cells_are():
     train, held = darkroom.split()
-    assert len(held) == darkroom.HELD_OUT and not any((train == h).all(1).any() for h in held)
-    goals = darkroom.training_pool(None, seed=0).draw(np.random.default_rng(0), 2000)
-    assert not any((goals == h).all(1).any() for h in held)
+    assert len(train) + len(held) == 25 * 24 and len(held) == 120
+    assert not any((train == h).all(1).any() for h in held)
+    drawn = darkroom.training_pool(None, seed=0).draw(np.random.default_rng(0), 5000)
+    assert not any((drawn == h).all(1).any() for h in held)
+    for cols in (slice(0, 2), slice(2, 4)):  # every goal and every start cell occurs in training
+        assert {tuple(c) for c in held[:, cols]} <= {tuple(c) for c in train[:, cols]}
+    assert not (train[:, :2] == train[:, 2:]).all(1).any()
 
 
 def test_darkroom_oracle_scores_every_trial_and_walls_hold():
-    env = darkroom.DarkRoom(4, tasks=np.array([[0, 0], [4, 4], [2, 0], [0, 2]]))
+    # goal (r, c), start (r, c)
+    env = darkroom.DarkRoom(4, tasks=np.array([[0, 0, 2, 2], [4, 4, 2, 2], [2, 0, 0, 4], [0, 2, 4, 0]]))
     obs, _ = env.reset(seed=0)
-    assert obs[:, 12].tolist() == [1, 1, 1, 1]  # the centre cell of 5 x 5
+    assert obs[:, :25].argmax(1).tolist() == [12, 12, 4, 20]  # the start cells
     total, ended = np.zeros(4), np.zeros(4, bool)
-    for _ in range(16):  # 4 trials of at most 4 steps
-        d = env.goal - env.pos  # the oracle knows the goal: rows first, then columns
+    for _ in range(4 * 6):  # 4 trials of at most 6 steps
+        d = env.task[:, :2] - env.pos  # the oracle knows the goal: rows first, then columns
         a = np.where(d[:, 0] < 0, 1, np.where(d[:, 0] > 0, 2, np.where(d[:, 1] < 0, 3, 4)))
         obs, r, done, _, _ = env.step(a)
         total += r * ~ended
         ended |= done
     assert total.tolist() == [4, 4, 4, 4] and ended.all()
-    env = darkroom.DarkRoom(4, tasks=np.array([[4, 4]] * 4))
+    env = darkroom.DarkRoom(4, tasks=np.array([[4, 4, 2, 2]] * 4))
     env.reset(seed=0)
     for _ in range(3):
         env.step(np.full(4, 1))  # up, into the wall

@@ -57,6 +57,21 @@ def test_increasing_reproduced_with_slope_and_ci():
     assert len(s["observations"]) == 20 and s["provenance"]["env_steps"] == 0
 
 
+def test_control_levels_are_shown_but_left_out_of_the_trend():
+    values = noisy({1: 5.0, 2: 0.0, 4: 1.0, 8: 2.0})  # the control (1) would break the trend
+    plain = {"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed"}
+    assert assess_claim(*make(plain, values), alpha=0.05)["metrics"][0]["verdict"] != "REPRODUCED"
+    s = assess_claim(*make({**plain, "controls": [1]}, values), alpha=0.05)
+    assert s["metrics"][0]["verdict"] == "REPRODUCED"
+    assert len(s["observations"]) == 20 and s["spec"]["controls"] == [1]
+    assert "controls" not in ClaimSpec.from_marker((), plain).to_dict()  # older specs keep their hash
+    spec = ClaimSpec.from_marker((), {**plain, "controls": [3]})
+    with pytest.raises(ClaimSpecError, match="not levels of the axis"):
+        spec.check_parametrized(["w"], [1, 2, 4])
+    with pytest.raises(ClaimSpecError, match="2 distinct levels outside controls"):
+        ClaimSpec.from_marker((), {**plain, "controls": [1]}).check_parametrized(["w"], [1, 2])
+
+
 def test_normalization_and_margin_for_no_gain():
     # raw scores rise by 10 per doubling; normalized (random 0, reference 1000) that is 0.01 < margin 0.05
     design, lookups = make({"axis": "w", "metrics": {"final_return": "non_increasing"}, "margin": 0.05,

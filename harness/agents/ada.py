@@ -7,9 +7,10 @@ the first step of an episode; the task's observation carries the trial-start fla
 Every attention layer lets step t attend to steps t - context + 1 .. t of the SAME episode (sliding-window
 attention: a banded causal mask that also cuts at episode starts), as Transformer-XL's memory does per
 layer; a token therefore reaches ``memory_reach = layers * (context - 1) + 1`` steps back, and nothing
-older can change the logits (tests/test_ada.py perturbs tokens to show it). Acting and learning compute
-exactly the same thing: both run the episode so far (episodes are short: 40 or 48 steps) through the
-same masks. Memory is not reset between trials: trials are the task's business. Blocks are pre-LayerNorm (attention, then a 4x GELU MLP);
+older can change the logits (tests/test_ada.py perturbs tokens to show it). Acting attends, one query per
+step, to the keys and values cached at earlier steps (``Memory``); the PPO update recomputes every step of
+the rollout in one pass over the kept tokens; both compute the same numbers (tested). Memory is not reset
+between trials: trials are the task's business. Blocks are pre-LayerNorm (attention, then a 4x GELU MLP);
 no positional embedding (the causal mask orders tokens; the observation carries trial and step features).
 
 PPO. Rollouts of ``rollout`` steps from ``num_envs`` environments; each env's tokens of the current
@@ -20,11 +21,12 @@ over the minibatch, Adam with a linearly annealed lr and gradient-norm clipping:
 ``harness.agents.ppo`` unless a field says otherwise.
 
 Evaluation (every ``eval_every`` env steps and at the end): one episode on each of ``eval_tasks`` held-out
-tasks (never in the training pool), acting greedily (argmax), memory starting empty. Recorded per task:
-the return of every trial. Metrics: ``final_return``/``auc_return`` (mean episode return, from the curve
-of evaluations), ``gain_median`` and ``gain_p20`` (last trial minus first trial: median and 20th
-percentile over held-out tasks, as AdA reports), ``first_trial``, ``last_trial``, and for bandits
-``normalized_score`` = (agent - random) / (best reference policy - random) on the same tasks.
+tasks (never in the training pool), actions sampled from the policy, memory starting empty. Recorded per
+task: the score of every trial (bandits: expected reward, see ``evaluate``). Metrics:
+``final_return``/``auc_return`` (mean episode score, from the curve of evaluations), ``gain_median`` and
+``gain_p20`` (last trial minus first trial: median and 20th percentile over held-out tasks, as AdA
+reports), ``gain_mean``, ``first_trial``, ``last_trial``, and for bandits ``normalized_score`` = (agent -
+random) / (best reference policy - random) on the same tasks.
 
 Seeds are trained one after another (a transformer ensemble would need batched attention weights; not
 done). Deterministic for a seed on CPU; a member whose loss goes non-finite stops training and is
@@ -54,7 +56,7 @@ TASKS = ("bandits", "darkroom")
 @dataclass(frozen=True)
 class Config:
     task: str = "bandits"
-    """"bandits" (harness/tasks/bandits.py: 5 arms, 4 trials of 10 pulls) or "darkroom" (5x5, 4 trials of
+    """"bandits" (harness/tasks/bandits.py: 5 arms, 4 trials of 10 pulls) or "darkroom" (harness/tasks/darkroom.py: 5x5, 4 trials of
     at most 12 steps)."""
     pool: int | None = None
     """Training tasks: a finite pool of this many, or None for unlimited (a fresh task per episode)."""
@@ -104,6 +106,27 @@ class Config:
         return max(1, self.steps // (self.num_envs * self.rollout))
 
 
+def trial_length(cfg: Config) -> int:
+    """The longest trial of the task, in env steps."""
+    return bandits.PULLS if cfg.task == "bandits" else darkroom.STEPS
+
+
+def context_for(trials: float, cfg: Config) -> int:
+    """The per-layer context whose ``memory_reach`` covers ``trials`` whole trials before the current step
+    (rounded up to the next step the layers can reach)."""
+    return math.ceil(trials * trial_length(cfg) / cfg.layers) + 1
+
+
+def claim_config(settings, **level) -> Config:
+    """The configuration the ada_* claims share, everything but the claim's own axis (``level``) held fixed:
+    bandits, width 32, 2 layers, 4 heads, a memory reaching the whole episode (context 21: 41 steps), an
+    unlimited task pool, 32 envs x 40-step rollouts, lr 1e-3 (validated: tests/test_ada.py). ``settings``
+    (params.yaml) gives steps, eval_every and eval_tasks."""
+    base = dict(task="bandits", width=32, layers=2, heads=4, context=21, pool=None, num_envs=32, lr=1e-3,
+                steps=settings.steps, eval_every=settings.eval_every, eval_tasks=settings.eval_tasks)
+    return Config(**{**base, **level})
+
+
 def make_env(cfg: Config, num_envs: int, seed: int, tasks: np.ndarray | None = None):
     if cfg.task == "bandits":
         pool = None if tasks is not None else TaskPool(bandits.sample_tasks, cfg.pool, seed)
@@ -121,8 +144,8 @@ def held_out(cfg: Config, n: int) -> np.ndarray:
     """The held-out tasks (the same for every seed and level, so levels are compared on the same tasks)."""
     if cfg.task == "bandits":
         return bandits.held_out_tasks(n)
-    cells = darkroom.split()[1]
-    return cells[np.arange(n) % len(cells)]
+    tasks = darkroom.split()[1]
+    return tasks[np.arange(n) % len(tasks)]
 
 
 class Block(nn.Module):
@@ -133,12 +156,16 @@ class Block(nn.Module):
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor, past: tuple[Tensor, Tensor] | None = None):
+        """x (B, S, D); mask (B, S, keys) over [past keys, these S]; past: cached (keys, values) of earlier
+        steps, (B, heads, P, D/heads). Returns the new x and the keys and values of [past, these S]."""
         b, s, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(1))
         x = x + self.proj(a.transpose(1, 2).reshape(b, s, d))
-        return x + self.mlp(self.ln2(x))
+        return x + self.mlp(self.ln2(x)), k, v
 
 
 class Policy(nn.Module):
@@ -146,7 +173,7 @@ class Policy(nn.Module):
 
     def __init__(self, token_dim: int, actions: int, cfg: Config):
         super().__init__()
-        self.context = cfg.context
+        self.context, self.heads = cfg.context, cfg.heads
         self.embed = nn.Linear(token_dim, cfg.width)
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.width)
@@ -162,14 +189,32 @@ class Policy(nn.Module):
         band = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < self.context)
         return band[None] & (episode[:, :, None] == episode[:, None, :])
 
+    def _heads(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.ln(x)
+        return self.pi(x), self.v(x).squeeze(-1)
+
     def forward(self, tokens: Tensor, episode: Tensor) -> tuple[Tensor, Tensor]:
-        """tokens (B, S, D), episode ids (B, S) -> logits (B, S, A), values (B, S)."""
+        """tokens (B, S, D), episode ids (B, S) -> logits (B, S, A), values (B, S): every step at once."""
         x = self.embed(tokens)
         m = self.mask(episode)
         for blk in self.blocks:
-            x = blk(x, m)
-        x = self.ln(x)
-        return self.pi(x), self.v(x).squeeze(-1)
+            x = blk(x, m)[0]
+        return self._heads(x)
+
+    def act(self, token: Tensor, episode: Tensor, mem: "Memory", push: bool = True) -> tuple[Tensor, Tensor]:
+        """One step for every env: token (B, D), episode ids (B,) -> logits (B, A), values (B,), attending to
+        the keys and values ``mem`` cached at earlier steps (the same numbers ``forward`` computes over the
+        whole sequence). ``push`` appends this step to ``mem``."""
+        keys_episode = torch.cat([mem.kv_episode, episode[:, None]], 1)
+        mask = (keys_episode == episode[:, None])[:, None, :]
+        x, kv = self.embed(token)[:, None], []
+        for blk, past in zip(self.blocks, mem.kv):
+            x, k, v = blk(x, mask, past)
+            kv.append((k, v))
+        if push:
+            mem.push(token, episode, kv, keys_episode)
+        logits, value = self._heads(x[:, 0])
+        return logits, value
 
 
 class ReturnScale:
@@ -196,20 +241,32 @@ class ReturnScale:
 
 
 class Memory:
-    """Each env's last ``history`` tokens and their episode ids (-1: empty, attends to nothing); with
-    ``history`` = the longest episode - 1 it always holds the whole current episode."""
+    """What each env remembers of its current episode: the last ``history`` tokens and their episode ids
+    (the context the PPO update recomputes from), and per layer the keys and values of the last
+    ``context - 1`` steps (what acting attends to: one query per step, no recomputation). Episode id -1
+    marks an empty slot, which nothing attends to."""
 
-    def __init__(self, n: int, history: int, token_dim: int):
+    def __init__(self, policy: Policy, n: int, history: int, token_dim: int, span: int):
+        width = policy.embed.out_features
         self.tokens = torch.zeros(n, history, token_dim)
         self.episode = torch.full((n, history), -1, dtype=torch.long)
+        empty = torch.zeros(n, policy.heads, span, width // policy.heads)
+        self.kv = [(empty, empty) for _ in policy.blocks]
+        self.kv_episode = torch.full((n, span), -1, dtype=torch.long)
 
-    def window(self, token: Tensor, episode: Tensor) -> tuple[Tensor, Tensor]:
-        return (torch.cat([self.tokens, token[:, None]], 1), torch.cat([self.episode, episode[:, None]], 1))
-
-    def push(self, token: Tensor, episode: Tensor) -> None:
+    def push(self, token: Tensor, episode: Tensor, kv: list[tuple[Tensor, Tensor]], kv_episode: Tensor) -> None:
         if self.tokens.shape[1]:
             self.tokens = torch.cat([self.tokens[:, 1:], token[:, None]], 1)
             self.episode = torch.cat([self.episode[:, 1:], episode[:, None]], 1)
+        self.kv = [(k[:, :, 1:], v[:, :, 1:]) for k, v in kv]
+        self.kv_episode = kv_episode[:, 1:]
+
+
+def memory(policy: Policy, cfg: Config, n: int, token_dim: int) -> Memory:
+    """Memory for ``n`` envs: tokens as far back as the logits can reach, keys and values one span back
+    (both capped by the longest episode, since memory stops at an episode's start)."""
+    cap = episode_cap(cfg)
+    return Memory(policy, n, min(cfg.memory_reach, cap) - 1, token_dim, min(cfg.context, cap) - 1)
 
 
 def _token(obs: np.ndarray, prev_a: np.ndarray, prev_r: np.ndarray, actions: int) -> Tensor:
@@ -219,12 +276,24 @@ def _token(obs: np.ndarray, prev_a: np.ndarray, prev_r: np.ndarray, actions: int
     return torch.as_tensor(np.concatenate([obs, onehot, prev_r[:, None].astype(np.float32)], 1))
 
 
+def sample(logits: Tensor, gen: torch.Generator) -> Tensor:
+    """One action per row of ``logits`` by inverse-CDF sampling from ``gen`` (deterministic for its seed)."""
+    u = torch.rand(len(logits), generator=gen)
+    return (u[:, None] > torch.softmax(logits, -1).cumsum(-1)[:, :-1]).sum(-1)
+
+
 def evaluate(policy: Policy, cfg: Config, tasks: np.ndarray, actions: int) -> np.ndarray:
-    """Greedy returns per trial on each held-out task: (n_tasks, trials), one episode each, memory empty."""
+    """Scores per trial on each held-out task: (n_tasks, trials), one episode each, memory empty, actions
+    sampled from the policy (its exploration is part of what it learned; argmax would make every first
+    trial's search one fixed path). The same env and action streams at every evaluation and level. A
+    trial's score is its return; for bandits, its expected return (the means of the pulled arms; see
+    harness/tasks/bandits.py)."""
     n = len(tasks)
-    env = make_env(cfg, n, seed=derive_seed(0, "eval") & 0xFFFF_FFFF, tasks=tasks)
-    obs, _ = env.reset(seed=derive_seed(0, "eval") & 0xFFFF_FFFF)
-    mem = Memory(n, episode_cap(cfg) - 1, obs.shape[1] + actions + 1)
+    seed = derive_seed(0, "eval") & 0xFFFF_FFFF
+    env = make_env(cfg, n, seed=seed, tasks=tasks)
+    obs, _ = env.reset(seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    mem = memory(policy, cfg, n, obs.shape[1] + actions + 1)
     prev_a, prev_r = np.full(n, -1), np.zeros(n)
     out = np.zeros((n, env.trials))
     ended = np.zeros(n, dtype=bool)
@@ -232,12 +301,11 @@ def evaluate(policy: Policy, cfg: Config, tasks: np.ndarray, actions: int) -> np
     with torch.no_grad():
         while not ended.all():
             tok = _token(obs, prev_a, prev_r, actions)
-            toks, eps = mem.window(tok, ep)
-            logits, _ = policy(toks, eps)
-            a = logits[:, -1].argmax(-1).numpy()
-            mem.push(tok, ep)
+            a = sample(policy.act(tok, ep, mem)[0], gen).numpy()
+            score = env.means[np.arange(n), a] if cfg.task == "bandits" else None
             obs, r, done, _, info = env.step(a)
-            out[np.arange(n)[~ended], info["trial"][~ended]] += r[~ended]
+            score = r if score is None else score
+            out[np.arange(n)[~ended], info["trial"][~ended]] += score[~ended]
             ended |= done
             prev_a, prev_r = a, r
     return out
@@ -262,7 +330,7 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
     refs = bandits.reference_scores(eval_tasks) if cfg.task == "bandits" else None
 
     n, t_len, e = cfg.num_envs, cfg.rollout, cfg.num_envs
-    mem = Memory(n, episode_cap(cfg) - 1, token_dim)
+    mem = memory(policy, cfg, n, token_dim)
     prev_a, prev_r = np.full(n, -1), np.zeros(n)
     episode = torch.arange(n, dtype=torch.long)  # unique ids per env episode
     next_id = n
@@ -297,15 +365,11 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
         with torch.no_grad():
             for t in range(t_len):
                 tok = _token(obs, prev_a, prev_r, actions)
-                w_tok, w_ep = mem.window(tok, episode)
-                logits, v = policy(w_tok, w_ep)
-                logp_all = torch.log_softmax(logits[:, -1], -1)
-                u = torch.rand(e, generator=gen)
-                a = (u[:, None] > logp_all.exp().cumsum(-1)[:, :-1]).sum(-1)
+                logits, v = policy.act(tok, episode, mem)
+                a = sample(logits, gen)
                 toks[:, t], ep_ids[:, t], acts[:, t] = tok, episode, a
-                logps[:, t] = logp_all.gather(1, a[:, None]).squeeze(1)
-                vals[:, t] = returns.denormalize(v[:, -1])
-                mem.push(tok, episode)
+                logps[:, t] = torch.log_softmax(logits, -1).gather(1, a[:, None]).squeeze(1)
+                vals[:, t] = returns.denormalize(v)
                 obs, r, done, _, _ = env.step(a.numpy())
                 rews[:, t] = torch.as_tensor(r)
                 ep_return += r
@@ -319,8 +383,7 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
                     episode[torch.as_tensor(done)] = torch.arange(next_id, next_id + k)
                     next_id += k
             tok = _token(obs, prev_a, prev_r, actions)
-            w_tok, w_ep = mem.window(tok, episode)
-            next_v = returns.denormalize(policy(w_tok, w_ep)[1][:, -1])
+            next_v = returns.denormalize(policy.act(tok, episode, mem, push=False)[1])
         env_steps += e * t_len
 
         # GAE stops at an episode's end (ppo.gae takes time first; these buffers are env first)
@@ -374,12 +437,14 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
     if diverged_step is None and last_eval is not None:
         gain = last_eval[:, -1] - last_eval[:, 0]
         metrics.update(gain_median=float(np.median(gain)), gain_p20=float(np.percentile(gain, 20)),
+                       gain_mean=float(gain.mean()),
                        first_trial=float(last_eval[:, 0].mean()), last_trial=float(last_eval[:, -1].mean()))
         if refs is not None:
             per_pull = float(last_eval.sum(1).mean()) / (bandits.PULLS * bandits.TRIALS)
             metrics["normalized_score"] = bandits.normalized_score(per_pull, refs)
     else:
-        metrics.update(gain_median=math.nan, gain_p20=math.nan, first_trial=math.nan, last_trial=math.nan)
+        metrics.update(gain_median=math.nan, gain_p20=math.nan, gain_mean=math.nan, first_trial=math.nan,
+                       last_trial=math.nan)
         if refs is not None:
             metrics["normalized_score"] = math.nan
     n_params = sum(p.numel() for p in policy.parameters())

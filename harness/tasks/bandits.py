@@ -6,6 +6,10 @@ arm means stay fixed across the episode, so what the agent learns in trial 1 pay
 Pulling arm a gives reward 1 with probability mean[a], else 0. Defaults: k = 5, 10 pulls per trial, 4
 trials (40 pulls). Observation (float32, 3): [trial_start, pull index / pulls, trial index / trials].
 
+Scores are expected rewards: a pull scores the mean of the pulled arm (the agent still sees the sampled
+0/1 reward). This removes the Bernoulli noise from evaluation, so per-task adaptation gains are continuous
+rather than lumpy counts, and it does not change any policy's expected score.
+
 Reference policies (``reference_scores``) are computed by the harness itself on the same held-out tasks
 with the same trials: random; UCB1 (Auer et al. 2002: each arm once, then argmax mean + sqrt(2 ln t / n));
 Thompson sampling with the Beta(1, 1) prior; and greedy-after-one-pull (each arm once, then the best
@@ -94,8 +98,9 @@ REFERENCES: dict[str, Callable] = {"random": _random, "ucb1": _ucb1, "thompson":
 
 
 def play(policy: Callable, tasks: np.ndarray, pulls: int = PULLS, trials: int = TRIALS, seed: int = 0) -> np.ndarray:
-    """Mean reward per trial of ``policy`` on each task: (n_tasks, trials). One episode per task; what the
-    policy counted carries over between trials."""
+    """Score per trial of ``policy`` on each task: (n_tasks, trials), the expected reward per pull (the mean
+    of the pulled arm; the policy sees the sampled rewards). One episode per task; what the policy counted
+    carries over between trials."""
     rng = np.random.default_rng([seed, 0x5EED])
     n, k = tasks.shape
     counts, wins = np.zeros((n, k)), np.zeros((n, k))
@@ -105,12 +110,12 @@ def play(policy: Callable, tasks: np.ndarray, pulls: int = PULLS, trials: int = 
         r = (rng.random(n) < tasks[np.arange(n), a]).astype(float)
         counts[np.arange(n), a] += 1
         wins[np.arange(n), a] += r
-        out[:, t // pulls] += r / pulls
+        out[:, t // pulls] += tasks[np.arange(n), a] / pulls
     return out
 
 
 def reference_scores(tasks: np.ndarray, pulls: int = PULLS, trials: int = TRIALS, seed: int = 0) -> dict[str, float]:
-    """Mean reward per pull of each reference policy over the tasks (all trials)."""
+    """Expected reward per pull of each reference policy over the tasks (all trials)."""
     return {name: float(play(p, tasks, pulls, trials, seed).mean()) for name, p in REFERENCES.items()}
 
 

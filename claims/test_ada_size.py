@@ -1,0 +1,26 @@
+"""In-context adaptation grows with model size at a fixed memory.
+
+Source: Adaptive Agent Team 2023, "Human-Timescale Adaptation in an Open-Ended Task Space",
+arXiv:2301.07608 (abstract, VERIFIED: "characteristic scaling laws with respect to network size, memory
+length, and richness of the training task distribution"; secondary: "larger models may not always be the
+best choice when considering compute cost"). Catalog: shared/CLAIMS.md C13.
+Departures: Bernoulli 5-armed bandits (4 trials of 10 pulls) instead of XLand 2.0; a 2-layer
+sliding-window transformer whose width is the axis (16..128, 4 heads each, 7k..0.4M parameters) trained
+with PPO (RL^2) instead of AdA's Transformer-XL agents of up to 533M parameters trained with Muesli; no
+curriculum and no distillation, which AdA reports matter most for its large models; the same env steps,
+lr (1e-3) and every other setting at every size; memory covering the whole episode. Metrics: the
+adaptation gain (last trial minus first, expected reward per trial of 10 pulls) on 1000 held-out tasks
+(quick), median and 20th percentile over tasks, each judged on its own; the report fits gain against
+parameters.
+Pilot: the mid model (width 32) is the validated bandits agent: tests/test_ada.py.
+"""
+import pytest
+
+from harness.agents import ada
+
+
+@pytest.mark.claim(axis="width", metrics={"gain_median": "increasing", "gain_p20": "increasing"},
+                   blocks="seed", law="params")
+@pytest.mark.parametrize("width", [16, 32, 64, 128])
+def test_ada_size(width, seeds, settings, device, record):
+    record(ada.train(ada.claim_config(settings, width=width), seeds, device))
