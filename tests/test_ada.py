@@ -108,6 +108,7 @@ def test_bandits_mid_agent_reaches_90_percent_of_the_best_reference(seed):
     """(agent - random) / (best of UCB1, Thompson, greedy-after-one-pull - random) >= 0.9 on 1000 held-out
     tasks after 1M env steps (about 5 minutes a seed)."""
     m, _ = ada.train_one(MID, seed)
+    print(f"seed {seed}: normalized score {m.metrics['normalized_score']:.3f}, trials {m.extra['per_trial'][-1]}")
     assert m.extra["held_out_tasks"] == 1000
     assert m.metrics["normalized_score"] >= 0.9, (m.metrics, m.extra["references"])
 
@@ -132,8 +133,10 @@ def test_darkroom_adaptation_needs_memory():
     includes 0). About 6 minutes each."""
     _, agent = ada.train_one(DARK, 0)
     mean, lo, hi = gain_interval(agent, DARK)
+    print(f"memory: gain {mean:.3f} [{lo:.3f}, {hi:.3f}]")
     assert lo > 0, (mean, lo, hi)
     memoryless = dataclasses.replace(DARK, context=1)
     _, control = ada.train_one(memoryless, 0)
     mean, lo, hi = gain_interval(control, memoryless)
+    print(f"memoryless: gain {mean:.3f} [{lo:.3f}, {hi:.3f}]")
     assert lo <= 0 <= hi, (mean, lo, hi)
