@@ -6,6 +6,11 @@ recomputing the whole kept window every step (what ada.py did before), side by s
 
 Both act for whole 40-step bandit episodes on the same random tokens; the script checks that both give
 the same logits (to float rounding), then prints the time per env step of each and their ratio.
+
+Then: would training the seeds of a unit as one batch pay (as it does for PPO and SAC)? One forward and
+backward pass of the PPO update's shape for 5 seeds' sequences at once against 5 passes of one seed's;
+a ratio well above 1 says an ensemble would be worth writing (shared weights stand in for the 5 weight
+sets an ensemble would batch, which costs the same arithmetic).
 """
 from __future__ import annotations
 
@@ -64,6 +69,28 @@ def main() -> None:
     for k, v in per_step.items():
         print(f"  {k:9s}: {v:.3f} ms per env step (all envs)")
     print(f"  recompute / cached: {per_step['recompute'] / per_step['cached']:.2f}x")
+
+    seeds, per_mb = 5, args.envs // cfg.minibatches  # the update's minibatch: whole sequences
+    seq = torch.randn(seeds * per_mb, 2 * steps - 1, token_dim)
+    eps = torch.zeros(seeds * per_mb, 2 * steps - 1, dtype=torch.long)
+    times = {"one batch": 0.0, "one seed at a time": 0.0}
+
+    def step(x, e):
+        logits, v = policy(x, e)
+        (logits.square().mean() + v.square().mean()).backward()
+
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        step(seq, eps)
+        times["one batch"] += time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(seeds):
+            step(seq[i * per_mb:(i + 1) * per_mb], eps[i * per_mb:(i + 1) * per_mb])
+        times["one seed at a time"] += time.perf_counter() - t
+    print(f"update pass, {seeds} seeds x {per_mb} sequences of {2 * steps - 1} tokens:")
+    for k, v in times.items():
+        print(f"  {k:18s}: {v / args.repeats * 1e3:.1f} ms")
+    print(f"  speed-up from batching the seeds: {times['one seed at a time'] / times['one batch']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -237,12 +237,14 @@ def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
         metafunc.parametrize("seeds", [list(s) for s in shards], ids=[f"s{s[0]}_{s[-1]}" for s in shards])
     kept = _kept_levels(levels[spec.axis], budget)
     if not budget.plumbing_only:
-        x = [axis_coordinate(spec, v, levels[spec.axis]) for v in kept for _ in range(budget.seeds)]
-        blocks = [s for _ in kept for s in range(budget.seeds)] if spec.blocks else None
+        controls = {repr(c) for c in spec.controls or ()}
+        trend_levels = [v for v in kept if repr(v) not in controls]
+        x = [axis_coordinate(spec, v, levels[spec.axis]) for v in trend_levels for _ in range(budget.seeds)]
+        blocks = [s for _ in trend_levels for s in range(budget.seeds)] if spec.blocks else None
         min_p = trend.min_achievable_p(x, blocks=blocks, n_permutations=params.permutations)
         if min_p >= params.alpha:
-            raise ClaimSpecError(f"{where}: at budget {budget.name!r} ({len(kept)} levels x {budget.seeds} seeds) the "
-                                 f"smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome could be "
+            raise ClaimSpecError(f"{where}: at budget {budget.name!r} ({len(trend_levels)} levels x {budget.seeds} "
+                                 f"seeds) the smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome could be "
                                  "significant. Add seeds (budgets.<name>.seeds) or levels.")
     _state(config).claims[claim] = ClaimState(claim, spec, metafunc.function, levels, kept, budget)
 

@@ -103,6 +103,10 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
         metric = m["metric"]
         df = metric_frame(summary, metric)
         df.to_csv(figures / f"{claim}__{metric}.csv", index=False)
+        order = [lv["value"] for lv in summary["all_levels"]]
+        if spec["scale"] != "log":  # ordinal levels (maybe of mixed types) are plotted at their positions
+            position = {repr(v): i for i, v in enumerate(order)}
+            df = df.assign(level=[position[repr(v)] for v in df["level"]])
         hue = spec.get("contrast") or spec.get("over")
         fig, ax = plt.subplots(figsize=(7.5 if hue else 5.5, 3.6))
         band = _bootstrap_band(df, hue)
@@ -116,9 +120,13 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
             ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         if spec["scale"] == "log":
             ax.set_xscale("log", base=2)
-        levels = sorted(df["level"].unique()) if spec["scale"] == "log" else list(dict.fromkeys(df["level"]))
+        for c in spec.get("controls") or ():
+            ax.axvline(c if spec["scale"] == "log" else order.index(c), color="0.6", ls=":", lw=1)
+            ax.annotate("control (not in the trend)", (c if spec["scale"] == "log" else order.index(c), 1.0),
+                        xycoords=("data", "axes fraction"), fontsize=7, color="0.4", ha="left", va="top")
+        levels = sorted(df["level"].unique())
         ax.set_xticks(levels)
-        ax.set_xticklabels([str(v) for v in levels])
+        ax.set_xticklabels([str(v if spec["scale"] == "log" else order[v]) for v in levels])
         ax.set_xlabel(spec["axis"])
         ax.set_ylabel(f"{metric} ({'normalized' if spec.get('random_score') is not None else 'raw'})")
         ax.set_title(f"{claim}: {metric} — {m['verdict']}", fontsize=9)
@@ -350,9 +358,9 @@ def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
         return ["(no data)"]
     scale = "normalized" if s["spec"].get("random_score") is not None else "raw"
     lines = [f"| level | {scale} {metric}: mean ± sd | per seed | diverged |", "|---|---|---|---|"]
-    controls = {repr(c) for c in s["spec"].get("controls") or ()}
+    controls = {str(c) for c in s["spec"].get("controls") or ()}  # str: the frame holds numpy scalars
     for level_id, g in df.groupby("level_id", sort=False):
-        if repr(g["level"].iloc[0]) in controls:
+        if str(g["level"].iloc[0]) in controls:
             level_id = f"{level_id} (control, not in the trend)"
         v = g["value"].to_numpy(dtype=float)
         fin = v[np.isfinite(v)]

@@ -84,7 +84,8 @@ def test_slow_critic_is_an_ema_with_the_stated_rate():
 
 
 def test_lambda_returns_match_the_recursion_written_out():
-    r, v, d = torch.tensor([[0.0], [1.0], [2.0]]), torch.tensor([[5.0], [6.0], [7.0]]), torch.tensor([[0.9], [0.9], [0.5]])
+    r, v = torch.tensor([[0.0], [1.0], [2.0]]), torch.tensor([[5.0], [6.0], [7.0]])
+    d = torch.tensor([[0.9], [0.9], [0.5]])
     lam = 0.8
     r1 = 2.0 + 0.5 * 7.0  # R_1 = r_2 + d_2 v_2
     r0 = 1.0 + 0.9 * ((1 - lam) * 6.0 + lam * r1)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from harness import report
 from harness.records import Lookup, Record
 from harness.result import MemberResult, RunResult, curve_metrics
 from harness.verdict import ClaimSpec, ClaimSpecError, assess_claim, parse_docstring, summary_rows
@@ -65,11 +66,19 @@ def test_control_levels_are_shown_but_left_out_of_the_trend():
     assert s["metrics"][0]["verdict"] == "REPRODUCED"
     assert len(s["observations"]) == 20 and s["spec"]["controls"] == [1]
     assert "controls" not in ClaimSpec.from_marker((), plain).to_dict()  # older specs keep their hash
+    assert any(line.startswith("| 1 (control, not in the trend) |") for line in report._level_table(s, "final_return"))
     spec = ClaimSpec.from_marker((), {**plain, "controls": [3]})
     with pytest.raises(ClaimSpecError, match="not levels of the axis"):
         spec.check_parametrized(["w"], [1, 2, 4])
     with pytest.raises(ClaimSpecError, match="2 distinct levels outside controls"):
         ClaimSpec.from_marker((), {**plain, "controls": [1]}).check_parametrized(["w"], [1, 2])
+
+
+def test_report_draws_an_ordinal_axis_with_levels_of_mixed_types(tmp_path):
+    spec = {"axis": "pool", "metrics": {"final_return": "increasing"}, "blocks": "seed", "scale": "ordinal"}
+    s = assess_claim(*make(spec, noisy({4: 0.0, 16: 1.0, "unlimited": 2.0})), alpha=0.05)
+    report._claim_figures(s, tmp_path)
+    assert (tmp_path / "c__final_return.png").exists()
 
 
 def test_normalization_and_margin_for_no_gain():
