@@ -121,9 +121,10 @@ def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
         if spec["scale"] == "log":
             ax.set_xscale("log", base=2)
         for c in spec.get("controls") or ():
-            ax.axvline(c if spec["scale"] == "log" else order.index(c), color="0.6", ls=":", lw=1)
-            ax.annotate("control (not in the trend)", (c if spec["scale"] == "log" else order.index(c), 1.0),
-                        xycoords=("data", "axes fraction"), fontsize=7, color="0.4", ha="left", va="top")
+            x = c if spec["scale"] == "log" else order.index(c)
+            ax.axvline(x, color="0.6", ls=":", lw=1)
+            ax.annotate("control (not in the trend)", (x, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                        color="0.4", ha="left", va="top")
         levels = sorted(df["level"].unique())
         ax.set_xticks(levels)
         ax.set_xticklabels([str(v if spec["scale"] == "log" else order[v]) for v in levels])
