@@ -19,6 +19,9 @@ from scipy.stats import t as student_t
 
 from harness import scaling, trend
 from harness.records import Lookup, canonical_hash
+from harness.result import steps_to_threshold
+
+STEPS_TO_THRESHOLD = "steps_to_threshold"  # a metric the verdict computes from the curves (see ClaimSpec.reach)
 
 SCALES = ("log", "ordinal")
 LAW_X = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}
@@ -72,10 +75,15 @@ class ClaimSpec:
     """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget)."""
     controls: tuple[Any, ...] | None = None
     """Axis levels that are run and shown (a negative control, say) but left out of the trend test."""
+    reach: float | None = None
+    """For the metric ``steps_to_threshold`` (data efficiency): the evaluation return that counts as reaching
+    the task. The verdict computes it per member from the learning curve (harness.result.steps_to_threshold):
+    the env steps of the first evaluation at or above ``reach``; a run that never gets there is censored at
+    the claim's env-step budget + 1 and ranks last."""
 
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction", "law", "derive", "over", "controls")
-    OPTIONAL = ("law", "derive", "over", "controls")
+              "contrast", "conjunction", "law", "derive", "over", "controls", "reach")
+    OPTIONAL = ("law", "derive", "over", "controls", "reach")
     """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
     their hash, and their records stay valid."""
 
@@ -108,7 +116,8 @@ class ClaimSpec:
                    scale=kwargs.get("scale", "log"), contrast=kwargs.get("contrast"),
                    conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
                    derive=kwargs.get("derive"), over=kwargs.get("over"),
-                   controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None)
+                   controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None,
+                   reach=_opt_float(kwargs.get("reach")))
         spec._check(at)
         return spec
 
@@ -152,6 +161,12 @@ class ClaimSpec:
                                      "directions, without contrast, margin, threshold or law")
         elif self.over is not None:
             raise ClaimSpecError(f"{at}over= is only used with derive=")
+        if (STEPS_TO_THRESHOLD in self.metrics) != (self.reach is not None):
+            raise ClaimSpecError(f"{at}the metric {STEPS_TO_THRESHOLD!r} and reach= (the return that counts as "
+                                 "reaching the task, fixed before running) go together: give both or neither")
+        if self.reach is not None and self.normalized:
+            raise ClaimSpecError(f"{at}{STEPS_TO_THRESHOLD!r} counts env steps and is not normalized: drop "
+                                 "random_score/reference_score from this claim")
         if self.controls is not None and (self.derive or self.contrast):
             raise ClaimSpecError(f"{at}controls= (axis levels run and shown but left out of the trend) is not "
                                  "supported with derive= or contrast=")
@@ -239,6 +254,8 @@ def check_result(spec: ClaimSpec, result: Mapping[str, Any], seeds: Sequence[int
         problems.append(f"the result has members with seeds {got}, expected {list(seeds)} (pass seeds to train)")
     for m in members:
         for metric in spec.metrics:
+            if metric == STEPS_TO_THRESHOLD and spec.reach is not None:
+                continue  # computed from the learning curve by the verdict
             if metric not in m["metrics"]:
                 problems.append(f"seed {m['seed']}: metric {metric!r} missing (reported: {sorted(m['metrics'])})")
                 continue
@@ -259,7 +276,8 @@ class MetricVerdict:
 
 
 def _observations(design: Mapping[str, Any], lookups: Mapping[str, Lookup]) -> list[dict[str, Any]]:
-    """One row per (unit, member) of the design's valid records."""
+    """One row per (unit, member) of the design's valid records (with steps_to_threshold where the spec
+    has ``reach``: censored at the largest env step evaluated in the claim + 1)."""
     rows = []
     for unit in design["units"]:
         lk = lookups.get(unit["path"])
@@ -270,6 +288,11 @@ def _observations(design: Mapping[str, Any], lookups: Mapping[str, Lookup]) -> l
                          "metrics": m.metrics, "diverged": m.diverged, "diverged_step": m.diverged_step,
                          "env_steps": m.env_steps, "flops": m.flops, "wall_time": m.wall_time,
                          "params_count": m.params.get("total"), "curve": [m.curve_steps, m.curve_returns]})
+    reach = design["spec"].get("reach")
+    if reach is not None and rows:
+        budget = max(max(r["curve"][0], default=0) for r in rows)
+        for r in rows:
+            r["metrics"] = {**r["metrics"], STEPS_TO_THRESHOLD: steps_to_threshold(*r["curve"], reach, budget)}
     return rows
 
 
@@ -279,7 +302,8 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
 
     ``lookups`` maps each unit's relative record path (as in ``design["units"][i]["path"]``) to its Lookup.
     Diverged runs count as failures: their metric is the floor, min(random-policy score, worst finite run)
-    on the claim's scale, so divergence is never a missing value that could flatter a level.
+    on the claim's scale, so divergence is never a missing value that could flatter a level (scores: higher
+    is better; steps_to_threshold is finite for every run, censored where the threshold was never reached).
     """
     spec = ClaimSpec.from_dict(design["spec"])
     status = {u["path"]: (lookups[u["path"]].status if u["path"] in lookups else "missing") for u in design["units"]}

@@ -122,6 +122,30 @@ def test_conjunction_and_missing_records():
     assert s["units"][0]["status"] == "corrupt"
 
 
+
+def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_never_reach():
+    spec = {"axis": "size", "metrics": {"final_return": "increasing", "steps_to_threshold": "decreasing"},
+            "blocks": "seed", "conjunction": True, "reach": 100.0}
+    design, lookups = make(spec, {1: [0.0] * 5, 2: [0.0] * 5, 4: [0.0] * 5})
+    steps = [1000, 2000, 3000, 4000]
+    first_reach = {1: [None, None, 4000, None, None], 2: [3000, 4000, 3000, 3000, None],
+                   4: [1000, 2000, 1000, 2000, 1000]}
+    for lk in lookups.values():
+        level = lk.record.params["size"]
+        for m, reach_at in zip(lk.record.result.members, first_reach[level]):
+            m.curve_steps = steps
+            m.curve_returns = [150.0 if reach_at is not None and s >= reach_at else 10.0 * level for s in steps]
+            m.metrics = curve_metrics(m.curve_returns)
+    s = assess_claim(design, lookups, alpha=0.05)
+    got = {}
+    for r in s["observations"]:
+        got.setdefault(r["params"]["size"], []).append(r["metrics"]["steps_to_threshold"])
+    assert got == {1: [4001.0, 4001.0, 4000.0, 4001.0, 4001.0], 2: [3000.0, 4000.0, 3000.0, 3000.0, 4001.0],
+                   4: [1000.0, 2000.0, 1000.0, 2000.0, 1000.0]}  # never reached: the budget + 1, ranked last
+    assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "REPRODUCED"] and s["overall"] == "REPRODUCED"
+    unset = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"m": "increasing"}})
+    assert s["spec"]["reach"] == 100.0 and "reach" not in unset.to_dict()  # older specs keep their hash
+
 def test_contrast_claim():
     values = {}
     for level, k in zip([64, 128, 256, 512], range(4)):
@@ -151,6 +175,10 @@ def test_summary_rows_bh():
     ({"axis": "w", "metrics": {"m": "non_increasing"}, "contrast": "b"}, "contrast claim tests a difference"),
     ({"axis": "w", "metrics": {"m": "increasing"}, "contrast": "w"}, "other than the axis"),
     ({"axis": "w", "metrics": {"m": "increasing"}, "random_score": 1, "reference_score": 1}, "must differ"),
+    ({"axis": "w", "metrics": {"steps_to_threshold": "decreasing"}}, "go together"),
+    ({"axis": "w", "metrics": {"m": "increasing"}, "reach": 300}, "go together"),
+    ({"axis": "w", "metrics": {"steps_to_threshold": "decreasing"}, "reach": 300, "random_score": 0,
+      "reference_score": 1}, "is not normalized"),
 ])
 def test_spec_errors(kwargs, message):
     with pytest.raises(ClaimSpecError, match=message.replace("`", ".").replace("(", ".")):

@@ -260,10 +260,12 @@ class WorldModel(nn.Module):
         onehot = F.one_hot(sample_index(probs.detach(), gen), self.classes).to(probs.dtype)
         return (onehot + probs - probs.detach()).flatten(-2)
 
-    def img_step(self, h: Tensor, z: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """Next deterministic state and prior probabilities from (h, z) and a one-hot action."""
-        h = self.gru(self.img_in(torch.cat([z, action], -1)), h)
-        return h, self.probs(self.prior_net(h))
+    def img_step(self, h: Tensor, z: Tensor, action: Tensor) -> Tensor:
+        """Next deterministic state from (h, z) and a one-hot action."""
+        return self.gru(self.img_in(torch.cat([z, action], -1)), h)
+
+    def prior(self, h: Tensor) -> Tensor:
+        return self.probs(self.prior_net(h))
 
     def post(self, h: Tensor, embed: Tensor) -> Tensor:
         return self.probs(self.post_net(torch.cat([h, embed], -1)))
@@ -276,18 +278,19 @@ class WorldModel(nn.Module):
         embed = self.encoder(symlog(obs))
         h, z = self.initial(b, obs.device)
         prev_a = torch.zeros(b, self.actions, device=obs.device)
-        feats, posts, priors = [], [], []
+        hs, zs, posts = [], [], []
         for t in range(t_len):
             keep = (1 - first[:, t]).unsqueeze(-1)
             h, z, prev_a = h * keep, z * keep, prev_a * keep
-            h, prior = self.img_step(h, z, prev_a)
+            h = self.img_step(h, z, prev_a)
             post = self.post(h, embed[:, t])
             z = self.sample(post, gen)
-            feats.append(torch.cat([h, z], -1))
+            hs.append(h)
+            zs.append(z)
             posts.append(post)
-            priors.append(prior)
             prev_a = action[:, t]
-        return torch.stack(feats, 1), torch.stack(posts, 1), torch.stack(priors, 1)
+        h = torch.stack(hs, 1)
+        return torch.cat([h, torch.stack(zs, 1)], -1), torch.stack(posts, 1), self.prior(h)
 
 
 class ActorCritic(nn.Module):
@@ -379,14 +382,14 @@ class Agent:
             logps.append((a * probs.log()).sum(-1))
             ents.append(-(probs * probs.log()).sum(-1))
             with torch.no_grad():
-                h, prior_p = self.wm.img_step(h, z, a)
-                z = self.wm.sample(prior_p, self.gen)
+                h = self.wm.img_step(h, z, a)
+                z = self.wm.sample(self.wm.prior(h), self.gen)
             states.append(torch.cat([h, z], -1))
         traj = torch.stack(states).detach()  # (H+1, N, F)
-        with torch.no_grad():
-            reward = twohot_mean(self.wm.reward(traj), self.bins)
-            discount = cfg.gamma * torch.sigmoid(self.wm.cont(traj).squeeze(-1))
-            discount[0] = cfg.gamma * batch["cont"].flatten()
+        with torch.no_grad():  # reward and continuation at the start state are not predicted: not used / known
+            reward = F.pad(twohot_mean(self.wm.reward(traj[1:]), self.bins), (0, 0, 1, 0))
+            discount = cfg.gamma * torch.cat([batch["cont"].flatten()[None],
+                                              torch.sigmoid(self.wm.cont(traj[1:]).squeeze(-1))])
             slow_v = twohot_mean(self.slow.critic(traj), self.bins)
             ret = lambda_returns(reward, slow_v, discount, cfg.lam)  # (H, N)
             weight = torch.cumprod(discount[:-1], 0) / cfg.gamma  # 0 from a terminal start state on
@@ -395,8 +398,9 @@ class Agent:
         v = twohot_mean(critic_logits, self.bins).detach()
         adv = (ret - v) / scale
         actor_loss = -(weight * (torch.stack(logps) * adv + cfg.entropy * torch.stack(ents))).mean()
-        critic_loss = (weight * (twohot_loss(critic_logits, ret, self.bins)
-                                 + twohot_loss(critic_logits, slow_v[:-1], self.bins))).mean()
+        # cross-entropy to the returns plus cross-entropy to the slow critic, with one log-softmax
+        targets = twohot(ret, self.bins) + twohot(slow_v[:-1], self.bins)
+        critic_loss = (weight * -(targets * critic_logits.log_softmax(-1)).sum(-1)).mean()
         losses = {"world_model": wm_loss, "actor": actor_loss, "critic": critic_loss}
         if not all(torch.isfinite(x) for x in losses.values()):
             return None
@@ -428,7 +432,7 @@ class Actor:
     def __call__(self, obs: np.ndarray, mode: bool = False) -> Tensor:
         wm = self.agent.wm
         x = torch.as_tensor(obs, dtype=torch.float32, device=self.agent.device)[None]
-        self.h, _ = wm.img_step(self.h, self.z, self.prev)
+        self.h = wm.img_step(self.h, self.z, self.prev)
         self.z = wm.sample(wm.post(self.h, wm.encoder(symlog(x))), self.agent.gen)
         self.prev, _ = self.agent.policy(torch.cat([self.h, self.z], -1), mode)
         return self.prev[0]
