@@ -316,6 +316,8 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", power law against {spec['law']}" if spec.get("law") else "")
            + (f", derived: {spec['derive']} over `{spec['axis']}` x `{spec['over']}`" if spec.get("derive") else "")
            + (f", controls outside the trend: {', '.join(map(str, spec['controls']))}" if spec.get("controls") else "")
+           + (f", `steps_to_threshold` = env steps to a return of {spec['reach']:g}" if spec.get("reach") is not None
+              else "")
            + f" (spec hash {s['spec_hash']})"]
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
@@ -349,8 +351,29 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
                     f"(data: `figures/{s['claim']}__{m['metric']}__law.csv`)"]
         elif law and "error" in law:
             out += ["", f"Fitted law: none ({law['error']})"]
+    out += _beside_table(s)
     out += ["", f"Learning curves: ![curves](figures/{s['claim']}__curves.png)"]
     return out
+
+
+def _beside_table(s: Mapping[str, Any]) -> list[str]:
+    """Per level, the raw seed means of every recorded metric the claim does not test (finite runs only)."""
+    others = sorted({k for o in s["observations"] for k in o["metrics"]} - set(s["spec"]["metrics"]))
+    if not others:
+        return []
+    lines = ["", "Recorded beside the verdict (raw means over the seeds that did not diverge):", "",
+             "| level | parameters | " + " | ".join(f"`{k}`" for k in others) + " |", "|---" * (len(others) + 2) + "|"]
+    by_level: dict[str, list[Mapping[str, Any]]] = {}
+    for o in s["observations"]:
+        by_level.setdefault(o["level_id"], []).append(o)
+    for level_id, obs in by_level.items():
+        cells = []
+        for k in [None, *others]:
+            v = np.array([math.nan if (x := (o["params_count"] if k is None else o["metrics"].get(k))) is None
+                          else x for o in obs], dtype=float)
+            cells.append(f"{v[np.isfinite(v)].mean():.4g}" if np.isfinite(v).any() else "—")
+        lines.append(f"| {level_id} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:

@@ -145,6 +145,8 @@ def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_ne
     assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "REPRODUCED"] and s["overall"] == "REPRODUCED"
     unset = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"m": "increasing"}})
     assert s["spec"]["reach"] == 100.0 and "reach" not in unset.to_dict()  # older specs keep their hash
+    beside = report._beside_table(s)  # auc_return is reported beside the two tested metrics
+    assert beside[3] == "| level | parameters | `auc_return` |" and beside[5].startswith("| size1 | — | ")
 
 def test_contrast_claim():
     values = {}
