@@ -146,7 +146,7 @@ def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_ne
     unset = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"m": "increasing"}})
     assert s["spec"]["reach"] == 100.0 and "reach" not in unset.to_dict()  # older specs keep their hash
     beside = report._beside_table(s)  # auc_return is reported beside the two tested metrics
-    assert beside[3] == "| level | parameters | `auc_return` |" and beside[5] == "| 1 | — | 17 |"  # (10 + 150 + 150 + 150) / 4 / 5 seeds... see below
+    assert beside[3] == "| level | parameters | `auc_return` |" and beside[5] == "| 1 | — | 17 |"  # (4 x 40 + 180) / 4 / 5
 
 def test_contrast_claim():
     values = {}
