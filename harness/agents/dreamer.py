@@ -13,7 +13,7 @@ Linear (no bias) -> LayerNorm -> SiLU. The reward and critic output layers start
 
 Actor-critic in imagination. From every posterior state of a replayed batch (detached) the actor imagines
 ``horizon`` (15) steps in the prior. lambda-returns (gamma 0.997 = 1 - 1/333, lambda 0.95) bootstrap on
-the slow critic; imagined steps are weighted by the cumulative predicted continuation. Returns are
+the critic (as the official code does; the slow critic is only a regularizer); imagined steps are weighted by the cumulative predicted continuation. Returns are
 normalized by S = EMA_0.99(P95(R) - P5(R)), advantages (R - v) / max(1, S). The actor (discrete actions,
 1% unimix) is trained with REINFORCE on the normalized advantage plus an entropy bonus 3e-4; the critic is a
 two-hot distribution over the same bins, regressed to the returns and regularized towards the slow critic
@@ -390,17 +390,18 @@ class Agent:
             reward = F.pad(twohot_mean(self.wm.reward(traj[1:]), self.bins), (0, 0, 1, 0))
             discount = cfg.gamma * torch.cat([batch["cont"].flatten()[None],
                                               torch.sigmoid(self.wm.cont(traj[1:]).squeeze(-1))])
-            slow_v = twohot_mean(self.slow.critic(traj), self.bins)
-            ret = lambda_returns(reward, slow_v, discount, cfg.lam)  # (H, N)
+            slow_v = twohot_mean(self.slow.critic(traj[:-1]), self.bins)
+        critic_logits = self.ac.critic(traj)
+        with torch.no_grad():
+            v = twohot_mean(critic_logits, self.bins)
+            ret = lambda_returns(reward, v, discount, cfg.lam)  # (H, N)
             weight = torch.cumprod(discount[:-1], 0) / cfg.gamma  # 0 from a terminal start state on
             scale = self.retnorm.update(ret)
-        critic_logits = self.ac.critic(traj[:-1])
-        v = twohot_mean(critic_logits, self.bins).detach()
-        adv = (ret - v) / scale
+        adv = (ret - v[:-1]) / scale
         actor_loss = -(weight * (torch.stack(logps) * adv + cfg.entropy * torch.stack(ents))).mean()
         # cross-entropy to the returns plus cross-entropy to the slow critic, with one log-softmax
-        targets = twohot(ret, self.bins) + twohot(slow_v[:-1], self.bins)
-        critic_loss = (weight * -(targets * critic_logits.log_softmax(-1)).sum(-1)).mean()
+        targets = twohot(ret, self.bins) + twohot(slow_v, self.bins)
+        critic_loss = (weight * -(targets * critic_logits[:-1].log_softmax(-1)).sum(-1)).mean()
         losses = {"world_model": wm_loss, "actor": actor_loss, "critic": critic_loss}
         if not all(torch.isfinite(x) for x in losses.values()):
             return None
