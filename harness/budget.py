@@ -23,9 +23,10 @@ import yaml
 
 LEVEL_MODES = ("all", "extremes")
 # Keys of claims.<id>.<budget> that are not the agent's settings (so not in record keys): the planning
-# estimate, and a per-claim seeds_per_unit that overrides the budget's (agents that train seeds one after
-# another gain nothing from a big unit, and small units spread better over workers).
-HARNESS_KEYS = {"minutes", "seeds_per_unit"}
+# estimate, and per-claim overrides of the budget's seeds, seeds_per_unit (agents that train seeds one after
+# another gain nothing from a big unit, and small units spread better over workers) and levels (a list of
+# axis values: the ladder a claim affords at that budget, e.g. the three smallest model presets).
+HARNESS_KEYS = {"minutes", "seeds", "seeds_per_unit", "levels"}
 
 
 class ParamsError(ValueError):
@@ -41,8 +42,9 @@ class Budget:
     """Seeds per level: 0 .. seeds-1."""
     seeds_per_unit: int
     """Seeds trained together as one ensemble (one unit, one record)."""
-    levels: str = "all"
-    """'all' levels of the sweep, or only the 'extremes' (smallest and largest)."""
+    levels: str | tuple[Any, ...] = "all"
+    """'all' levels of the sweep, only the 'extremes' (smallest and largest), or (set per claim) a tuple of
+    axis values."""
     plumbing_only: bool = False
     """True for smoke budgets: check that everything runs; assert no verdict."""
 
@@ -175,14 +177,24 @@ class Params:
         return Settings(f"claims.{claim}.{budget}", values)
 
     def claim_budget(self, claim: str, budget: Budget) -> Budget:
-        """The budget as one claim runs it: ``claims.<id>.<budget>.seeds_per_unit`` overrides the budget's."""
-        value = (self.claim_entry(claim).get(budget.name) or {}).get("seeds_per_unit")
-        if value is None:
-            return budget
-        if not isinstance(value, int) or value < 1:
-            raise ParamsError(f"{self.path}: claims.{claim}.{budget.name}.seeds_per_unit must be an integer >= 1, "
-                              f"got {value!r}")
-        return replace(budget, seeds_per_unit=value)
+        """The budget as one claim runs it: ``seeds``, ``seeds_per_unit`` and ``levels`` in
+        ``claims.<id>.<budget>`` override the budget's."""
+        entry = self.claim_entry(claim).get(budget.name) or {}
+        out = {}
+        for key in ("seeds", "seeds_per_unit"):
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ParamsError(f"{self.path}: claims.{claim}.{budget.name}.{key} must be an integer >= 1, "
+                                  f"got {value!r}")
+            if value is not None:
+                out[key] = value
+        levels = entry.get("levels")
+        if levels is not None:
+            if not (levels in LEVEL_MODES or (isinstance(levels, list) and len(levels) >= 2)):
+                raise ParamsError(f"{self.path}: claims.{claim}.{budget.name}.levels must be one of {LEVEL_MODES} "
+                                  f"or a list of at least 2 axis values, got {levels!r}")
+            out["levels"] = levels if isinstance(levels, str) else tuple(levels)
+        return replace(budget, **out)
 
     def expected_minutes(self, claim: str, budget: str | None = None) -> float | None:
         """The ``minutes`` estimate of a claim at a budget (on the 2-core machine), if params gives one."""

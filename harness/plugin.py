@@ -235,7 +235,7 @@ def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
     shards = budget.shards
     if len(shards) > 1:
         metafunc.parametrize("seeds", [list(s) for s in shards], ids=[f"s{s[0]}_{s[-1]}" for s in shards])
-    kept = _kept_levels(levels[spec.axis], budget)
+    kept = _kept_levels(levels[spec.axis], budget, f"{where}: claims.{claim}.{budget.name}.levels")
     if not budget.plumbing_only:
         controls = {repr(c) for c in spec.controls or ()}
         trend_levels = [v for v in kept if repr(v) not in controls]
@@ -245,12 +245,22 @@ def _collect_claim(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
         if min_p >= params.alpha:
             raise ClaimSpecError(f"{where}: at budget {budget.name!r} ({len(trend_levels)} levels x {budget.seeds} "
                                  f"seeds) the smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome could be "
-                                 "significant. Add seeds (budgets.<name>.seeds) or levels.")
+                                 "significant. Add seeds (budgets.<name>.seeds, or claims.<id>.<budget>.seeds) or "
+                                 "levels.")
     _state(config).claims[claim] = ClaimState(claim, spec, metafunc.function, levels, kept, budget)
 
 
-def _kept_levels(values: list[Any], budget: Budget) -> list[Any]:
-    return [values[0], values[-1]] if budget.levels == "extremes" else list(values)
+def _kept_levels(values: list[Any], budget: Budget, where: str) -> list[Any]:
+    if budget.levels == "all":
+        return list(values)
+    if budget.levels == "extremes":
+        return [values[0], values[-1]]
+    chosen = {repr(v) for v in budget.levels}
+    unknown = chosen - {repr(v) for v in values}
+    if unknown:
+        raise ClaimSpecError(f"{where} names {sorted(unknown)}, which are not parametrized levels of the axis "
+                             f"({list(values)})")
+    return [v for v in values if repr(v) in chosen]
 
 
 def _level_id(item: pytest.Function, budget: Budget) -> str:

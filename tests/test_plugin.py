@@ -105,6 +105,21 @@ def test_a_claim_can_set_its_own_seeds_per_unit(project):
     assert "seeds_per_unit must be an integer >= 1" in run(project, "claims").stdout.str()
 
 
+def test_a_claim_can_set_its_own_seeds_and_levels(project):
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(seeds=3, seeds_per_unit=1,
+                                                                             levels=[1, 2, 8]))
+    r = run(project, "claims", "--no-verdicts", "-v")
+    r.assert_outcomes(passed=9, deselected=3)
+    assert "test_toy_trend[size8-s2_2] PASSED" in r.stdout.str() and "[size4" not in r.stdout.str()
+    design = json.loads((project.path / "results" / "quick" / "toy_trend" / "design.json").read_text())
+    assert design["seeds"] == [0, 1, 2] and [lv["value"] for lv in design["levels"]] == [1, 2, 8]
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(levels=[1, 3]))
+    out = run(project, "claims").stdout.str()
+    assert "claims.toy_trend.quick.levels names ['3'], which are not parametrized levels" in out
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(levels="some", seeds=0))
+    assert "seeds must be an integer >= 1" in run(project, "claims").stdout.str()
+
+
 def test_no_verdicts_and_k_selection(project):
     r = run(project, "claims", "--no-verdicts")
     r.assert_outcomes(passed=8)
