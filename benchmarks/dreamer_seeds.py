@@ -52,8 +52,9 @@ def main() -> None:
     for size in args.sizes:
         one = seconds_per_update(size, batch, args.repeats)
         together = seconds_per_update(size, batch * args.seeds, args.repeats)
-        print(f"{size:>2} ({dreamer.parameters(dreamer.Config(size=size)):,} parameters): {args.seeds} seeds one after "
-              f"another {args.seeds * one:.2f} s, batched {together:.2f} s; speed-up {args.seeds * one / together:.2f}x")
+        n = dreamer.parameters(dreamer.Config(size=size))
+        print(f"{size:>2} ({n:,} parameters): {args.seeds} seeds one after another {args.seeds * one:.2f} s, "
+              f"batched {together:.2f} s; speed-up {args.seeds * one / together:.2f}x")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ def build(reports_dir: Path, budget: str, claims: Sequence[str] | None = None) -
     figures = root / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for s in summaries:
+        for old in figures.glob(f"{s['claim']}__*"):  # a figure the claim no longer has must not linger
+            old.unlink()
         _claim_figures(s, figures)
     atomic_write_json(root / "verdicts.json", _verdicts_json(rows, summaries))
     text = _markdown(budget, summaries, rows)
@@ -250,7 +252,8 @@ def _ci(st: Mapping[str, Any]) -> str:
 
 
 def _levels(summary: Mapping[str, Any]) -> str:
-    return ", ".join(str(lv["value"]) for lv in summary["all_levels"])
+    """The levels run at this budget (a claim may run a subset of its parametrized levels)."""
+    return ", ".join(str(lv["value"]) for lv in summary.get("levels") or summary["all_levels"])
 
 
 def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
@@ -319,6 +322,9 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", `steps_to_threshold` = env steps to a return of {spec['reach']:g}" if spec.get("reach") is not None
               else "")
            + f" (spec hash {s['spec_hash']})"]
+    if s.get("overall"):
+        out.append(f"- Conjunction of {', '.join(f'`{k}`' for k in spec['metrics'])}: **{s['overall']}** "
+                   "(REPRODUCED only if every metric is, CONTRADICTED if any is)")
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
                    "the verdict rules were edited after data existed.")

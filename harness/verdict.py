@@ -386,7 +386,8 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
     stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized,
                  unit="per doubling" if spec.scale == "log" else "per level step")
     if spec.law:
-        stats["law"] = _law(spec, raw, rows)
+        stats["law"] = ({"error": "not fitted: runs that never reach the threshold are censored at the budget"}
+                        if metric == STEPS_TO_THRESHOLD else _law(spec, raw, rows))
     return MetricVerdict(metric, direction, res.verdict, res.reason, stats)
 
 

@@ -125,7 +125,7 @@ def test_conjunction_and_missing_records():
 
 def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_never_reach():
     spec = {"axis": "size", "metrics": {"final_return": "increasing", "steps_to_threshold": "decreasing"},
-            "blocks": "seed", "conjunction": True, "reach": 100.0}
+            "blocks": "seed", "conjunction": True, "reach": 100.0, "law": "axis"}
     design, lookups = make(spec, {1: [0.0] * 5, 2: [0.0] * 5, 4: [0.0] * 5})
     steps = [1000, 2000, 3000, 4000]
     first_reach = {1: [None, None, 4000, None, None], 2: [3000, 4000, 3000, 3000, None],
@@ -145,6 +145,9 @@ def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_ne
     assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "REPRODUCED"] and s["overall"] == "REPRODUCED"
     unset = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"m": "increasing"}})
     assert s["spec"]["reach"] == 100.0 and "reach" not in unset.to_dict()  # older specs keep their hash
+    assert "a" in s["metrics"][0]["stats"]["law"] and "censored" in s["metrics"][1]["stats"]["law"]["error"]
+    assert any(line.startswith("- Conjunction of `final_return`, `steps_to_threshold`: **REPRODUCED**")
+               for line in report._claim_section({**s, "spec_hash": "h"}))
     beside = report._beside_table(s)  # auc_return is reported beside the two tested metrics
     assert beside[3] == "| level | parameters | `auc_return` |" and beside[5] == "| 1 | — | 17 |"  # (4 x 40 + 180) / 4 / 5
 
