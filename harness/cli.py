@@ -1,6 +1,7 @@
-"""python -m harness {list,verdict,report,show}: the DVC stages' entry points and a look at results.
+"""python -m harness {list,data,verdict,report,show}: the DVC stages' entry points and a look at results.
 
 - ``list``: the claims in params.yaml, their agent, settings at the budget and record status.
+- ``data``: build (or find) the offline datasets that the claims' settings at the budget name (``data:``).
 - ``verdict [CLAIM ...]``: records -> ``reports/<budget>/claims/<id>.json`` (the committed summaries),
   for each claim whose design exists under ``results/<budget>/`` (written when pytest collects it).
 - ``report``: summaries -> ``reports/<budget>/report.md``, figures and ``verdicts.json``.
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("list", "verdict", "report", "show"):
+    for name in ("list", "data", "verdict", "report", "show"):
         p = sub.add_parser(name)
         _common(p)
         if name == "verdict":
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = Params.load(args.params)
         budget = params.budget(args.budget).name
-        return {"list": cmd_list, "verdict": cmd_verdict, "report": cmd_report, "show": cmd_show}[args.cmd](
+        return {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report, "show": cmd_show}[args.cmd](
             args, params, budget)
     except (ParamsError, FileNotFoundError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -60,6 +61,26 @@ def cmd_list(args, params: Params, budget: str) -> int:
         print(f"{claim:<24} agent={entry.get('agent', '?'):<8} {budget}: {dict(entry.get(budget) or {})} "
               f"{'' if file.exists() else '(MISSING FILE ' + str(file) + ') '}"
               f"{'~' + str(minutes) + ' min, ' if minutes else ''}{status}")
+    return 0
+
+
+def cmd_data(args, params: Params, budget: str) -> int:
+    from harness.offline import DataConfig, dataset
+
+    built = set()
+    for claim in params.claims:
+        data = params.settings(claim, budget).get("data")
+        if data is None:
+            continue
+        cfg = DataConfig(**data)
+        if cfg.key not in built:
+            d = dataset(cfg)
+            built.add(cfg.key)
+            print(f"{d.path}: {d.card['transitions']} transitions, {d.card['episodes']} episodes, "
+                  f"{d.card['bytes'] / 2**20:.1f} MiB (card: {d.path / 'card.md'})")
+        print(f"{claim}: dataset {cfg.key}")
+    if not built:
+        print(f"no claim sets `data:` at budget {budget}")
     return 0
 
 

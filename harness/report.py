@@ -358,6 +358,7 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
         elif law and "error" in law:
             out += ["", f"Fitted law: none ({law['error']})"]
     out += _beside_table(s)
+    out += _task_iqm_table(s)
     out += ["", f"Learning curves: ![curves](figures/{s['claim']}__curves.png)"]
     return out
 
@@ -379,6 +380,33 @@ def _beside_table(s: Mapping[str, Any]) -> list[str]:
                           else x for o in obs], dtype=float)
             cells.append(f"{v[np.isfinite(v)].mean():.4g}" if np.isfinite(v).any() else "—")
         lines.append(f"| {level_id} | " + " | ".join(cells) + " |")
+    return lines
+
+
+TASK_SCORE = "score/"  # per-task normalized scores recorded by multi-task agents: score/<task>
+
+
+def _task_iqm_table(s: Mapping[str, Any]) -> list[str]:
+    """Per level, the IQM of the per-task normalized scores (metrics ``score/<task>``) over tasks x seeds with
+    a 95% stratified bootstrap interval (runs resampled within each task), when the agent records them."""
+    tasks = sorted({k for o in s["observations"] for k in o["metrics"] if k.startswith(TASK_SCORE)})
+    if not tasks:
+        return []
+    lines = ["", f"Per-task normalized scores ({', '.join(t[len(TASK_SCORE):] for t in tasks)}): IQM over tasks x "
+             "seeds, 95% stratified bootstrap interval (seeds resampled within each task):", "",
+             "| level | IQM [95% CI] | runs x tasks |", "|---|---|---|"]
+    by_level: dict[str, list[Mapping[str, Any]]] = {}
+    for o in s["observations"]:
+        by_level.setdefault(o["level_id"], []).append(o)
+    for level_id, obs in by_level.items():
+        grid = np.array([[math.nan if o["metrics"].get(t) is None else o["metrics"][t] for t in tasks] for o in obs],
+                        dtype=float)
+        grid = grid[np.isfinite(grid).all(axis=1)]
+        if not grid.size:
+            lines.append(f"| {level_id} | — | 0 x {len(tasks)} |")
+            continue
+        lo, hi = trend.stratified_bootstrap_ci(grid)
+        lines.append(f"| {level_id} | {trend.iqm(grid):.3g} [{lo:.3g}, {hi:.3g}] | {grid.shape[0]} x {len(tasks)} |")
     return lines
 
 

@@ -29,6 +29,7 @@ from itertools import combinations
 from typing import Sequence
 
 import numpy as np
+from scipy.stats import trim_mean
 
 DIRECTIONS = ("increasing", "decreasing", "non_increasing", "non_decreasing")
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "REPRODUCED", "CONTRADICTED", "INCONCLUSIVE"
@@ -907,3 +908,31 @@ def assess_contrast(
         ci_low_open=res.ci_low_open,
         ci_high_open=res.ci_high_open,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Multi-task aggregates (reported beside verdicts; rliable's IQM and stratified bootstrap)
+
+
+def iqm(scores) -> float:
+    """Interquartile mean of all entries: the mean after dropping the lowest and highest 25%
+    (``scipy.stats.trim_mean(.., 0.25)`` on the flattened array; with fewer than 4 entries, the mean)."""
+    v = np.asarray(scores, dtype=float).ravel()
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError("iqm needs at least one score, all finite")
+    return float(trim_mean(v, 0.25))
+
+
+def stratified_bootstrap_ci(scores, stat=iqm, *, n_boot: int = 2000, level: float = 0.95,
+                            seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``stat`` over (runs, tasks) ``scores``, resampling runs with replacement
+    within each task (rliable's stratified bootstrap: every task keeps its weight)."""
+    s = np.asarray(scores, dtype=float)
+    if s.ndim != 2 or s.size == 0:
+        raise ValueError(f"scores must be (runs, tasks), got shape {s.shape}")
+    rng = np.random.default_rng(seed)
+    runs, tasks = s.shape
+    idx = rng.integers(0, runs, size=(n_boot, runs, tasks))
+    boots = np.array([stat(np.take_along_axis(s, i, axis=0)) for i in idx])
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(boots, tail)), float(np.percentile(boots, 100 - tail))

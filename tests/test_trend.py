@@ -650,3 +650,24 @@ def test_module_imports_nothing_from_the_project():
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     allowed = {"__future__", "math", "numbers", "dataclasses", "functools", "itertools", "typing", "numpy", "scipy"}
     assert imported <= allowed
+
+
+def test_iqm_drops_the_outer_quarters():
+    assert trend.iqm(np.arange(1, 9)) == 4.5  # mean of 3..6
+    assert trend.iqm([[1.0, 100.0], [2.0, 3.0]]) == 2.5  # flattened; one dropped at each end
+    assert trend.iqm([0.2, 0.4, 0.9]) == pytest.approx(0.5)  # fewer than 4: the mean
+    with pytest.raises(ValueError, match="finite"):
+        trend.iqm([1.0, np.nan])
+
+
+def test_stratified_bootstrap_resamples_runs_within_each_task():
+    # every run of a task has the same score: resampling within tasks cannot move the statistic
+    fixed = np.array([[0.1, 0.5, 0.9]] * 4)
+    assert trend.stratified_bootstrap_ci(fixed) == pytest.approx((0.5, 0.5))
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(10, 3)) + np.array([0.0, 1.0, 2.0])
+    lo, hi = trend.stratified_bootstrap_ci(scores, seed=1)
+    assert lo < trend.iqm(scores) < hi
+    assert trend.stratified_bootstrap_ci(scores, seed=1) == (lo, hi)  # reproducible
+    with pytest.raises(ValueError, match=r"\(runs, tasks\)"):
+        trend.stratified_bootstrap_ci(np.zeros(3))

@@ -1,0 +1,31 @@
+"""The Multi-Game Decision Transformer's normalized score increases with model size.
+
+Source: Lee et al. 2022, "Multi-Game Decision Transformers", arXiv:2205.15241 (abstract, VERIFIED: "the
+same trends observed in language and vision hold, including scaling of performance with model size";
+SECONDARY: a power law between performance and model size, and faster training for larger models).
+Catalog: shared/CLAIMS.md C17.
+Departures: 3 MinAtar games (PILOT_GAMES) with data generated here by PPO behaviour policies (expert,
+medium, random; harness/offline.py, its card in data/offline/<key>/card.md) instead of 41 Atari games of DQN
+replay; one token per 10x10 grid instead of image patches; presets XS, S, M (quick) and L (full), PARAMS
+parameters, instead of 10M..200M; the same tokens at every size (2000 steps x 64 sequences of 8 steps at
+quick), the same dropout (0.1), weight decay (0.1) and learning rate (3e-4, warm-up and cosine) at every
+size; 3 seeds (model init, batches, dropout, evaluation); 10 evaluation episodes per game, greedy actions on
+MGDT's expert-return samples (kappa = 10, returns limited to those seen in the data). The verdict is the
+token-matched trend of normalized_score (per game (return - random) / (best behaviour policy - random),
+IQM over games); the FLOP-matched score (read at the step where each model has used the smallest model's
+training FLOPs), train and validation losses and per-game scores are reported beside it, and the report fits
+the score against parameters.
+Pilot: PILOT
+"""
+import pytest
+
+from harness.agents import dt
+
+
+@pytest.mark.claim(axis="size", metrics={"normalized_score": "increasing"}, blocks="seed", scale="ordinal",
+                   law="params")
+@pytest.mark.parametrize("size", ["XS", "S", "M", "L"])
+def test_mgdt_size(size, seeds, settings, device, record):
+    smallest = dt.claim_config(settings, size="XS")
+    cfg = dt.claim_config(settings, size=size, flop_match_params=dt.parameters(smallest))
+    record(dt.train(cfg, seeds, device))
