@@ -138,7 +138,8 @@ class Block(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        drop = self.dropout if self.training else 0.0
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return x + self.mlp(self.ln2(x))
 
@@ -301,7 +302,8 @@ def evaluate_game(model: Transformer, data: offline.Dataset, game: str, layout: 
     valid = torch.zeros(episodes, k, dtype=torch.bool)
     totals = np.zeros(episodes)
     alive = np.ones(episodes, dtype=bool)
-    first = [e.reset(seed=env_seed(offline.env_id(game), derive_seed(seed, "eval") + i))[0] for i, e in enumerate(envs)]
+    first = [e.reset(seed=env_seed(offline.env_id(game), derive_seed(seed, "eval") + i))[0]
+             for i, e in enumerate(envs)]
     current = torch.as_tensor(np.stack(first), dtype=torch.float32)
     while alive.any():
         obs_hist, act_hist, rtg_hist, valid = (t.roll(-1, dims=1) for t in (obs_hist, act_hist, rtg_hist, valid))
