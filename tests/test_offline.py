@@ -52,6 +52,18 @@ def test_a_built_dataset_is_reused_not_rebuilt(smoke, monkeypatch):
     assert offline.dataset(SMOKE, root=smoke.path.parent).card == smoke.card
 
 
+def test_the_smoke_dataset_here_is_the_one_the_claims_use_and_both_claims_share_their_data():
+    from pathlib import Path
+
+    from harness.budget import Params
+    params = Params.load(Path(__file__).parents[1] / "params.yaml")
+    for budget in ("smoke", "quick", "full"):
+        mgdt, gato = (offline.DataConfig(**params.settings(c, budget).data) for c in ("mgdt_size", "gato_size"))
+        assert mgdt == gato, budget
+        if budget == "smoke":
+            assert mgdt == SMOKE
+
+
 def test_the_key_changes_with_the_config():
     assert offline.DataConfig(transitions=10).key != offline.DataConfig(transitions=11).key
     assert offline.DataConfig(games=["Breakout"]).key == offline.DataConfig(games=("Breakout",)).key
