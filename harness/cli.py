@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = Params.load(args.params)
         budget = params.budget(args.budget).name
-        return {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report, "show": cmd_show}[args.cmd](
-            args, params, budget)
+        commands = {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report,
+                    "show": cmd_show}
+        return commands[args.cmd](args, params, budget)
     except (ParamsError, FileNotFoundError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -65,8 +66,9 @@ def cmd_list(args, params: Params, budget: str) -> int:
 
 
 def cmd_data(args, params: Params, budget: str) -> int:
-    from harness.offline import DataConfig, dataset
+    from harness.offline import DataConfig, dataset, root_dir
 
+    root_dir().mkdir(parents=True, exist_ok=True)  # the DVC stage's output, even when no claim needs data
     built = set()
     for claim in params.claims:
         data = params.settings(claim, budget).get("data")

@@ -370,10 +370,7 @@ def _beside_table(s: Mapping[str, Any]) -> list[str]:
         return []
     lines = ["", "Recorded beside the verdict (raw means over the seeds that did not diverge):", "",
              "| level | parameters | " + " | ".join(f"`{k}`" for k in others) + " |", "|---" * (len(others) + 2) + "|"]
-    by_level: dict[str, list[Mapping[str, Any]]] = {}
-    for o in s["observations"]:
-        by_level.setdefault(o["level_id"], []).append(o)
-    for level_id, obs in by_level.items():
+    for level_id, obs in _by_level(s).items():
         cells = []
         for k in [None, *others]:
             v = np.array([math.nan if (x := (o["params_count"] if k is None else o["metrics"].get(k))) is None
@@ -381,6 +378,13 @@ def _beside_table(s: Mapping[str, Any]) -> list[str]:
             cells.append(f"{v[np.isfinite(v)].mean():.4g}" if np.isfinite(v).any() else "—")
         lines.append(f"| {level_id} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _by_level(s: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for o in s["observations"]:
+        out.setdefault(o["level_id"], []).append(o)
+    return out
 
 
 TASK_SCORE = "score/"  # per-task normalized scores recorded by multi-task agents: score/<task>
@@ -395,10 +399,7 @@ def _task_iqm_table(s: Mapping[str, Any]) -> list[str]:
     lines = ["", f"Per-task normalized scores ({', '.join(t[len(TASK_SCORE):] for t in tasks)}): IQM over tasks x "
              "seeds, 95% stratified bootstrap interval (seeds resampled within each task):", "",
              "| level | IQM [95% CI] | runs x tasks |", "|---|---|---|"]
-    by_level: dict[str, list[Mapping[str, Any]]] = {}
-    for o in s["observations"]:
-        by_level.setdefault(o["level_id"], []).append(o)
-    for level_id, obs in by_level.items():
+    for level_id, obs in _by_level(s).items():
         grid = np.array([[math.nan if o["metrics"].get(t) is None else o["metrics"][t] for t in tasks] for o in obs],
                         dtype=float)
         grid = grid[np.isfinite(grid).all(axis=1)]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import report
+from harness import report, trend
 from harness.records import Lookup, Record
 from harness.result import MemberResult, RunResult, curve_metrics
 from harness.verdict import ClaimSpec, ClaimSpecError, assess_claim, parse_docstring, summary_rows
@@ -197,3 +197,18 @@ def test_docstring_sections():
                         "Pilot: width 64 only: 300.\n")
     assert d == {**d, "statement": "Statement here.", "source": "A et al. 2024, arXiv:1.",
                  "departures": "fewer steps.", "pilot": "width 64 only: 300."}
+
+
+def test_the_report_aggregates_per_task_scores_as_an_iqm_with_a_stratified_interval():
+    def obs(level, seed, scores):
+        return {"level_id": level, "seed": seed, "params_count": 1,
+                "metrics": {"normalized_score": float(np.mean(scores)),
+                            **{f"score/{t}": v for t, v in zip("abc", scores)}}}
+    s = {"observations": [obs("XS", 0, [0.1, 0.5, 0.9]), obs("XS", 1, [0.1, 0.5, 0.9]),
+                          obs("M", 0, [0.2, 0.6, 1.0]), obs("M", 1, [0.4, 0.8, 1.2])]}
+    lines = report._task_iqm_table(s)
+    assert "(a, b, c)" in lines[1]
+    assert "| XS | 0.5 [0.5, 0.5] | 2 x 3 |" in lines  # identical seeds: the stratified interval is a point
+    m_row = next(line for line in lines if line.startswith("| M |"))
+    assert m_row.startswith(f"| M | {trend.iqm([[0.2, 0.6, 1.0], [0.4, 0.8, 1.2]]):.3g} [")
+    assert report._task_iqm_table({"observations": [{"level_id": "XS", "metrics": {"final_return": 1.0}}]}) == []
