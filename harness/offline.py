@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import time
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ _CODE = [Path(__file__), Path(ppo.__file__), Path(__file__).parent / "envs.py"]
 class DataConfig:
     """What an offline dataset holds and how its behaviour policies are trained."""
 
-    games: tuple[str, ...] = ("Breakout", "SpaceInvaders", "Asterix")
+    games: tuple[str, ...] = ("Breakout", "SpaceInvaders", "Freeway")
     """MinAtar games (the ``MinAtar/<game>-v0`` ids)."""
     transitions: int = 50_000
     """Recorded transitions per game and quality (whole episodes: the last one may overshoot)."""
@@ -193,7 +194,7 @@ def load(path: str | Path) -> Dataset:
                                              action=z[f"{game}/{q}/action"].astype(np.int64),
                                              reward=z[f"{game}/{q}/reward"],
                                              episode_end=z[f"{game}/{q}/episode_end"])
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"the offline dataset at {path} is missing or damaged ({type(e).__name__}: {e}); delete "
                          "that directory and it is rebuilt on next use (`python -m harness data`)") from e
     return Dataset(path=path, card=card, data=data)

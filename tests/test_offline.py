@@ -90,9 +90,11 @@ def test_a_damaged_dataset_is_a_clear_error(smoke, tmp_path):
     import shutil
     bad = tmp_path / "bad"
     shutil.copytree(smoke.path, bad)
-    (bad / "data.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="delete that directory"):
-        offline.load(bad)
+    whole = (smoke.path / "data.npz").read_bytes()
+    for damaged in (b"not a zip", whole[: len(whole) // 2]):  # garbage; a truncated copy
+        (bad / "data.npz").write_bytes(damaged)
+        with pytest.raises(ValueError, match="delete that directory"):
+            offline.load(bad)
     card = json.loads((bad / "card.json").read_text())
     assert card["key"] == SMOKE.key
 
