@@ -225,6 +225,7 @@ def _curves_figure(summary: Mapping[str, Any], figures: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     sns.lineplot(data=df, x="env_steps", y="return", hue="level_id", errorbar=("pi", 100), ax=ax,
                  estimator="mean", n_boot=0)
+    ax.set_xlabel("env steps (gradient steps for offline agents)")
     ax.set_title(f"{claim}: evaluation return (mean; band = min..max over seeds)", fontsize=9)
     fig.tight_layout()
     fig.savefig(figures / f"{claim}__curves.png", dpi=110, metadata={"Software": None})
