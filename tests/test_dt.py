@@ -167,7 +167,7 @@ EASIEST = "Freeway"  # the easiest game, named from the smallest model's pilot (
 
 
 def test_canary_a_tiny_model_beats_random_on_the_easiest_game(tmp_path, monkeypatch):
-    """About 20 s: the data (PPO 100k steps on Freeway) and 300 steps of the XS model; random scores 0."""
+    """About 10 s: the data (PPO 100k steps on Freeway) and 300 steps of the XS model; random scores 0."""
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path))
     m = dt.train(CANARY, [0]).members[0]
     assert m.metrics[f"score/{EASIEST}"] >= CANARY_VALIDATED / 2, m.metrics
