@@ -101,8 +101,6 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "qualities", tuple(self.qualities))
-        if isinstance(self.data, dict):
-            object.__setattr__(self, "data", offline.DataConfig(**self.data))
         if self.size not in PRESETS:
             raise ValueError(f"unknown DT size {self.size!r}; choose one of {list(PRESETS)}")
         unknown = set(self.qualities) - set(offline.QUALITIES)
@@ -193,17 +191,22 @@ def obs_layout(games: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Each game's (first channel, channels) in the shared observation tensor (disjoint blocks)."""
     out, c0 = {}, 0
     for g in games:
-        c = int(offline.make(g).observation_space.shape[-1])
+        env = offline.make(g)
+        c = int(env.observation_space.shape[-1])
+        env.close()
         out[g] = (c0, c)
         c0 += c
     return out
 
 
+def channels(layout: dict[str, tuple[int, int]]) -> int:
+    """Channels of the shared observation tensor (all games' blocks)."""
+    return sum(c for _, c in layout.values())
+
+
 def parameters(cfg: Config) -> int:
     """Trainable parameters of the model of ``cfg`` (its games fix the observation size)."""
-    layout = obs_layout(cfg.data.games)
-    total_c = sum(c for _, c in layout.values())
-    return sum(p.numel() for p in Transformer(cfg, 100 * total_c).parameters())
+    return sum(p.numel() for p in Transformer(cfg, 100 * channels(obs_layout(cfg.data.games))).parameters())
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class Sequences:
 
     def __init__(self, data: offline.Dataset, cfg: Config, layout: dict[str, tuple[int, int]], validation: bool):
         self.cfg, self.layout = cfg, layout
-        self.total_c = sum(c for _, c in layout.values())
+        self.total_c = channels(layout)
         self.games = []  # per game: obs (T,10,10,C) bool, act, rtg bins, start index, ends (usable indices)
         for g in data.games:
             obs, act, rtg, start, keep = [], [], [], [], []
@@ -291,7 +294,7 @@ def evaluate_game(model: Transformer, data: offline.Dataset, game: str, layout: 
     model.eval()
     limit = data.card["config"]["max_episode_steps"]
     envs = [offline.make(game, max_episode_steps=limit) for _ in range(episodes)]
-    total_c = sum(c for _, c in layout.values())
+    total_c = channels(layout)
     c0, c = layout[game]
     gen = torch.Generator().manual_seed(derive_seed(seed, f"eval/{game}"))
     hi = int(min(data.card["games"][game]["max_return_to_go"], cfg.return_bins - 1))
@@ -353,14 +356,16 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one model per seed (one after another) on the offline data; one MemberResult per seed."""
     data = offline.dataset(cfg.data)
     layout = obs_layout(data.games)
-    members = [_train_one(cfg, data, layout, int(s), torch.device(device)) for s in seeds]
+    splits = Sequences(data, cfg, layout, validation=False), Sequences(data, cfg, layout, validation=True)
+    members = [_train_one(cfg, data, layout, splits, int(s), torch.device(device)) for s in seeds]
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 
 
-def _train_one(cfg: Config, data: offline.Dataset, layout, seed: int, dev: torch.device) -> MemberResult:
+def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequences, Sequences], seed: int,
+               dev: torch.device) -> MemberResult:
+    """One seed; ``splits`` (training and validation windows) are the same for every seed."""
     start = time.perf_counter()
-    train_seqs = Sequences(data, cfg, layout, validation=False)
-    val_seqs = Sequences(data, cfg, layout, validation=True)
+    train_seqs, val_seqs = splits
     torch.manual_seed(derive_seed(seed, "dropout"))  # dropout draws from the global generator
     init = torch.Generator().manual_seed(derive_seed(seed, "init"))
     model = Transformer(cfg, 100 * train_seqs.total_c)
