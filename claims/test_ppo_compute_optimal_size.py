@@ -5,7 +5,7 @@ as a power law in the training compute budget"). Catalog: shared/CLAIMS.md C23.
 Derived two-axis claim (ClaimSpec.derive="compute_optimal"): an IsoFLOP grid (Hoffmann et al. 2022) of
 widths 16..128 x compute budgets `compute x base_flops` FLOPs (quick: 1..8 x 3.5e10, i.e. the smallest model
 gets 100k..800k env steps and the largest 10k..80k); each cell is a separate run whose env-step budget is
-the compute divided by the FLOPs per env step, (2 + 6 x epochs) x parameters (harness/scaling.py
+the compute divided by the FLOPs per env step, (2 + 6 x epochs) x parameters (harness/agents/common.py
 training_flops), with its own lr schedule. At 8 log-spaced budgets that every size covers, N*(C) is the
 parameter count whose final_return, interpolated in log compute, is highest; N* = k * C ** e is fitted per
 seed and the verdict is on e (REPRODUCED when its 90% t-interval over seeds lies above 0, a one-sided test

@@ -1,17 +1,27 @@
-"""What every agent returns: one RunResult per unit, one MemberResult per seed of the ensemble.
+"""The contract between agents and the harness: what an agent returns, and how the harness calls it.
 
-A leaf module: agents import only this (plus nn and envs) from the core, and the core reads results only
-through it. Everything here is plain data that round-trips through JSON (``to_dict`` / ``from_dict``).
+One RunResult per unit, one MemberResult per seed of the ensemble: plain data that round-trips through JSON
+(``to_dict`` / ``from_dict``). Every agent's ``train(cfg, seeds, device)`` is marked ``@trainer``, which lets
+the harness *plan* a claim without training (``planning``): the claim function runs, builds its Config and
+calls ``train``, and the call is captured as a ``Plan`` (agent module, config, seeds, device). A record is
+addressed by that plan, not by the claim that asked for it (harness/records.py).
+
+A leaf module: agents import only this (plus nn, envs and agents/common) from the core, and the core reads
+results only through it.
 """
 from __future__ import annotations
 
+import functools
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-# The two metrics every agent reports, computed from the learning curve by ``curve_metrics``.
-FINAL_RETURN = "final_return"  # mean of the last 2 evaluations
-AUC_RETURN = "auc_return"  # mean of all evaluations (area under the learning curve / its length)
+# The metrics every return-based agent reports, computed from the learning curve by ``curve_metrics``. The
+# curve starts with the untrained policy's evaluation at step 0.
+INITIAL_RETURN = "initial_return"  # the step-0 evaluation (the untrained policy)
+FINAL_RETURN = "final_return"  # mean of the last 2 evaluations after step 0
+AUC_RETURN = "auc_return"  # mean of the evaluations after step 0 (area under the learning curve / its length)
 
 
 @dataclass
@@ -23,9 +33,13 @@ class MemberResult:
     metrics: dict[str, float]
     """Scalar metrics by name (at least final_return and auc_return); NaN only when ``diverged``."""
     curve_steps: list[int]
-    """Env steps at which the policy was evaluated."""
+    """Env steps (gradient steps for offline agents) at which the policy was evaluated; the first is 0, the
+    untrained policy, evaluated with the same protocol as every later entry."""
     curve_returns: list[float]
     """Mean deterministic-policy evaluation return at each of ``curve_steps`` (NaN after divergence)."""
+    initial: dict[str, float] = field(default_factory=dict)
+    """The value each claimable metric has for the untrained policy (the step-0 evaluation): the baseline a
+    learning gate measures progress from. ``untrained_metrics`` gives it for the curve metrics."""
     diverged: bool = False
     """True when a non-finite loss or parameter stopped this member's training."""
     diverged_step: int | None = None
@@ -73,18 +87,26 @@ class RunResult:
 
 
 def curve_metrics(returns: Sequence[float]) -> dict[str, float]:
-    """final_return (mean of the last 2 evaluations) and auc_return (mean of all) of one learning curve.
+    """initial_return (the step-0 entry), final_return (mean of the last 2 evaluations after it) and
+    auc_return (mean of the evaluations after it) of one learning curve that starts at step 0.
 
-    NaN entries (evaluations after divergence) make both metrics NaN: a diverged run has no score of its
-    own, and the verdict decides how divergence counts (see harness.verdict).
+    NaN entries (evaluations after divergence) make final_return and auc_return NaN: a diverged run has no
+    score of its own, and the verdict decides how divergence counts (see harness.verdict).
     """
     r = [float(v) for v in returns]
-    if not r:
-        raise ValueError("curve_metrics needs at least one evaluation; set eval_every so that one happens")
-    if any(not math.isfinite(v) for v in r):
-        return {FINAL_RETURN: math.nan, AUC_RETURN: math.nan}
-    last = r[-2:]
-    return {FINAL_RETURN: sum(last) / len(last), AUC_RETURN: sum(r) / len(r)}
+    if len(r) < 2:
+        raise ValueError("curve_metrics needs the step-0 evaluation and at least one after training; set "
+                         "eval_every so that one happens")
+    initial, trained = r[0], r[1:]
+    if any(not math.isfinite(v) for v in trained):
+        return {INITIAL_RETURN: initial, FINAL_RETURN: math.nan, AUC_RETURN: math.nan}
+    last = trained[-2:]
+    return {INITIAL_RETURN: initial, FINAL_RETURN: sum(last) / len(last), AUC_RETURN: sum(trained) / len(trained)}
+
+
+def untrained_metrics(returns: Sequence[float]) -> dict[str, float]:
+    """What final_return and auc_return are for the untrained policy: its step-0 evaluation (``initial``)."""
+    return {FINAL_RETURN: float(returns[0]), AUC_RETURN: float(returns[0])}
 
 
 def _float(v: Any) -> float:
@@ -123,20 +145,44 @@ def set_progress_sink(sink: Any) -> Any:
     return previous
 
 
-def steps_to_threshold(curve_steps: Sequence[int], curve_returns: Sequence[float], threshold: float,
-                       budget: int) -> float:
-    """Env steps until the evaluation return first reaches ``threshold`` (data efficiency; lower is better).
+# --- planning ------------------------------------------------------------------------------------------
+# ``@trainer`` marks an agent's ``train(cfg, seeds, device)``. Inside ``planning(sink)`` a call returns
+# ``sink(Plan)`` and trains nothing; outside it trains as usual.
+_plan_sink: Callable[["Plan"], Any] | None = None
 
-    A run that never reaches it (NaN evaluations after divergence never do) is censored: it gets
-    ``budget + 1``, one step past its env-step budget, so it ranks after every run that reached the
-    threshold, even one that reached it at its last evaluation. Pure; used by agents and the verdict.
-    """
-    if len(curve_steps) != len(curve_returns):
-        raise ValueError(f"curve_steps ({len(curve_steps)}) and curve_returns ({len(curve_returns)}) must "
-                         "have one entry per evaluation")
-    if budget < 0:
-        raise ValueError(f"budget must be the member's env-step budget (>= 0), got {budget}")
-    for step, ret in zip(curve_steps, curve_returns):
-        if math.isfinite(float(ret)) and float(ret) >= threshold:
-            return float(step)
-    return float(budget + 1)
+
+@dataclass(frozen=True)
+class Plan:
+    """One call of an agent's ``train``: everything that determines the run's outcome (with the code)."""
+
+    agent: str
+    """The agent's module, e.g. ``harness.agents.sac``."""
+    config: Any
+    """The agent's Config, as ``train`` received it."""
+    seeds: tuple[int, ...]
+    device: str
+
+
+def trainer(train: Callable[..., RunResult]) -> Callable[..., RunResult]:
+    """Mark ``train(cfg, seeds, device="cpu", **options)`` as an agent's entry point (see ``planning``)."""
+    @functools.wraps(train)
+    def entry(cfg: Any, seeds: Sequence[int], device: str = "cpu", **options: Any) -> RunResult:
+        if _plan_sink is not None:
+            if options:
+                raise TypeError(f"a claim calls {train.__module__}.train(cfg, seeds, device) only; options "
+                                f"{sorted(options)} belong in the Config")
+            return _plan_sink(Plan(train.__module__, cfg, tuple(int(s) for s in seeds), str(device)))
+        return train(cfg, seeds, device, **options)
+    entry.is_trainer = True  # type: ignore[attr-defined]
+    return entry
+
+
+@contextmanager
+def planning(sink: Callable[[Plan], Any]) -> Iterator[None]:
+    """Within this block, ``@trainer`` functions hand their call to ``sink`` instead of training."""
+    global _plan_sink
+    previous, _plan_sink = _plan_sink, sink
+    try:
+        yield
+    finally:
+        _plan_sink = previous

@@ -18,10 +18,6 @@ exponents (mean +- t_{n-1} * sd / sqrt(n)): the seeds are independent replicates
 coverage when the per-seed exponents are roughly normal; tests/test_scaling.py checks coverage on
 synthetic data generated with the claims' own levels and seed counts.
 
-Compute. ``training_flops(params, samples, epochs)`` = ``(2 + 6 * epochs) * params * samples``: 2 FLOPs per
-parameter per sample for the acting forward pass and 6 per parameter per sample per epoch for the update's
-forward and backward passes (the 6N rule of Kaplan et al. 2020, which Hilton et al. follow).
-
 Compute-optimal size. Over a grid of model sizes N x compute budgets (each cell a separate run), each
 size's return-versus-compute curve is interpolated linearly in log compute; at each compute budget C that
 every size covers, the optimal size N*(C) is the size with the highest interpolated return, and
@@ -42,7 +38,7 @@ import numpy as np
 from scipy import optimize, stats
 
 __all__ = ["PowerLaw", "SaturatingLaw", "LawFit", "fit_power_law", "fit_saturating_law", "fit_law",
-           "training_flops", "compute_optimal_sizes", "frontier", "intrinsic_performance"]
+           "compute_optimal_sizes", "frontier", "intrinsic_performance"]
 
 
 @dataclass(frozen=True)
@@ -75,11 +71,6 @@ class LawFit:
         d = asdict(self)
         d["ci"] = list(self.ci)
         return d
-
-
-def training_flops(params: int, samples: int, epochs: int = 1) -> float:
-    """Training compute in FLOPs (module docstring): ``(2 + 6 * epochs) * params * samples``."""
-    return float((2 + 6 * epochs) * params * samples)
 
 
 def _positive(y: np.ndarray, floor: float, eps: float) -> np.ndarray:

@@ -19,7 +19,6 @@ from scipy.stats import t as student_t
 
 from harness import scaling, trend
 from harness.records import Lookup, canonical_hash
-from harness.result import steps_to_threshold
 
 STEPS_TO_THRESHOLD = "steps_to_threshold"  # a metric the verdict computes from the curves (see ClaimSpec.reach)
 
@@ -77,7 +76,7 @@ class ClaimSpec:
     """Axis levels that are run and shown (a negative control, say) but left out of the trend test."""
     reach: float | None = None
     """For the metric ``steps_to_threshold`` (data efficiency): the evaluation return that counts as reaching
-    the task. The verdict computes it per member from the learning curve (harness.result.steps_to_threshold):
+    the task. The verdict computes it per member from the learning curve (``steps_to_threshold``):
     the env steps of the first evaluation at or above ``reach``; a run that never gets there is censored at
     the claim's env-step budget + 1 and ranks last."""
 
@@ -241,6 +240,25 @@ def axis_coordinate(spec: ClaimSpec, value: Any, all_levels: Sequence[Any]) -> f
     if spec.scale == "log":
         return math.log2(float(value))
     return float([repr(v) for v in all_levels].index(repr(value)))
+
+
+def steps_to_threshold(curve_steps: Sequence[int], curve_returns: Sequence[float], threshold: float,
+                       budget: int) -> float:
+    """Env steps until the evaluation return first reaches ``threshold`` (data efficiency; lower is better).
+
+    A run that never reaches it (NaN evaluations after divergence never do) is censored: it gets
+    ``budget + 1``, one step past its env-step budget, so it ranks after every run that reached the
+    threshold, even one that reached it at its last evaluation. Pure; the verdict computes it from each member's curve.
+    """
+    if len(curve_steps) != len(curve_returns):
+        raise ValueError(f"curve_steps ({len(curve_steps)}) and curve_returns ({len(curve_returns)}) must "
+                         "have one entry per evaluation")
+    if budget < 0:
+        raise ValueError(f"budget must be the member's env-step budget (>= 0), got {budget}")
+    for step, ret in zip(curve_steps, curve_returns):
+        if math.isfinite(float(ret)) and float(ret) >= threshold:
+            return float(step)
+    return float(budget + 1)
 
 
 # --- results of one claim -------------------------------------------------------------------------------

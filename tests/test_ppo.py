@@ -8,6 +8,7 @@ import torch
 
 from harness import nn as enn
 from harness.agents import ppo
+from harness.agents.common import gae
 from harness.result import RunResult
 
 torch.set_num_threads(1)
@@ -78,7 +79,7 @@ def test_gae_matches_a_direct_sum_and_stops_at_episode_ends():
     v = torch.tensor([0.5, 0.1, -0.2, 0.3])
     d = torch.tensor([0.0, 1.0, 0.0, 0.0])  # the episode ends after step 1
     nv = torch.tensor(0.7)
-    adv = ppo.gae(r, v, d, nv, gamma, lam)
+    adv = gae(r, v, d, nv, gamma, lam)
     deltas = [r[0] + gamma * v[1] - v[0], r[1] - v[1], r[2] + gamma * v[3] - v[2], r[3] + gamma * nv - v[3]]
     expect = [deltas[0] + gamma * lam * deltas[1], deltas[1],
               deltas[2] + gamma * lam * deltas[3], deltas[3]]

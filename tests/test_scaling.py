@@ -67,7 +67,8 @@ def test_exponent_interval_covers_the_true_exponent_at_its_nominal_rate(claim):
 
 
 def test_training_flops_is_the_written_formula():
-    assert scaling.training_flops(1000, 500, epochs=4) == (2 + 6 * 4) * 1000 * 500
+    from harness.agents.common import training_flops
+    assert training_flops(1000, trained=4 * 500, acted=500) == (2 + 6 * 4) * 1000 * 500
 
 
 def test_frontier_is_the_running_best_over_compute():

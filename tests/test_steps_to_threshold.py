@@ -1,10 +1,10 @@
-"""The pure steps-to-threshold helper (harness.result.steps_to_threshold): first crossing, censoring."""
+"""The pure steps-to-threshold helper (harness.verdict.steps_to_threshold): first crossing, censoring."""
 
 import math
 
 import pytest
 
-from harness.result import steps_to_threshold
+from harness.verdict import steps_to_threshold
 
 
 def test_first_crossing_is_returned():

@@ -44,10 +44,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from harness.agents.ppo import gae
+from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress
-from harness.scaling import training_flops
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
 from harness.tasks import TaskPool, bandits, darkroom
 
 TASKS = ("bandits", "darkroom")
@@ -311,6 +310,7 @@ def evaluate(policy: Policy, cfg: Config, tasks: np.ndarray, actions: int) -> np
     return out
 
 
+@trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one agent per seed (one after another); returns one MemberResult per seed."""
     return RunResult(members=[train_one(cfg, s)[0] for s in seeds], config=asdict(cfg), device="cpu")
@@ -386,7 +386,7 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
             next_v = returns.denormalize(policy.act(tok, episode, mem, push=False)[1])
         env_steps += e * t_len
 
-        # GAE stops at an episode's end (ppo.gae takes time first; these buffers are env first)
+        # GAE stops at an episode's end (gae takes time first; these buffers are env first)
         adv = gae(rews.T, vals.T, dones.T, next_v, cfg.gamma, cfg.gae_lambda).T
         ret = adv + vals
         returns.update(ret)
@@ -451,7 +451,7 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
     member = MemberResult(
         seed=int(seed), metrics=metrics, curve_steps=curve_steps, curve_returns=curve,
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
-        params={"policy": n_params, "total": n_params}, flops=training_flops(n_params, env_steps, cfg.epochs),
+        params={"policy": n_params, "total": n_params}, flops=training_flops(n_params, trained=cfg.epochs * env_steps, acted=env_steps),
         wall_time=time.perf_counter() - start,
         extra={"per_trial": per_trial, "references": refs, "held_out_tasks": len(eval_tasks),
                "train_return": train_curve})

@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harness.envs import derive_seed, env_seed, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
 
 PRESETS: dict[str, dict[str, int]] = {
     # deterministic state, hidden units, hidden layers per MLP, latent variables x classes
@@ -460,6 +460,7 @@ def evaluate(agent: Agent, cfg: Config, seed: int) -> float:
     return total / cfg.eval_episodes
 
 
+@trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one agent per seed, one after another."""
     return RunResult(members=[train_one(cfg, s, device)[0] for s in seeds], config=asdict(cfg), device=device)

@@ -51,8 +51,9 @@ from scipy.stats import trim_mean
 from torch import Tensor, nn
 
 from harness import offline
+from harness.agents.common import training_flops
 from harness.envs import derive_seed, env_seed
-from harness.result import MemberResult, RunResult, report_progress
+from harness.result import MemberResult, RunResult, report_progress, trainer
 
 # size -> (width, layers); heads = width // 32 (at least 1). Parameter counts: ``parameters(Config(size=s))``.
 PRESETS = {"XS": (32, 1), "S": (64, 2), "M": (128, 3), "L": (256, 4)}
@@ -352,6 +353,7 @@ def scores(model: Transformer, data: offline.Dataset, layout, seed: int, episode
 
 # --- training ----------------------------------------------------------------------------------------------
 
+@trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one model per seed (one after another) on the offline data; one MemberResult per seed."""
     data = offline.dataset(cfg.data)
@@ -449,7 +451,7 @@ def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequenc
         seed=seed, metrics=metrics, curve_steps=curve_steps, curve_returns=curve,
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=0,
         updates=len(running), params={"transformer": n_params, "total": n_params},
-        flops=6.0 * n_params * tokens * len(running), wall_time=time.perf_counter() - start,
+        flops=training_flops(n_params, trained=tokens * len(running)), wall_time=time.perf_counter() - start,
         extra={"curve_x": "gradient steps", "checkpoints": checkpoints, "flop_match_step": match_step,
                "tokens_per_step": tokens, "dataset": data.card["key"],
                "train_loss_every_100": [float(np.mean(running[i:i + 100])) for i in range(0, len(running), 100)]})

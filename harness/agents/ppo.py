@@ -40,9 +40,9 @@ import torch
 from torch import Tensor, nn
 
 from harness import nn as enn
+from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed, env_seed, evaluate, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress
-from harness.scaling import training_flops
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
 
 
 @dataclass(frozen=True)
@@ -158,20 +158,6 @@ class ActorCritic(nn.Module):
         return out.argmax(-1) if self.discrete else out
 
 
-def gae(rewards: Tensor, values: Tensor, dones: Tensor, next_value: Tensor, gamma: float, lam: float) -> Tensor:
-    """Generalized advantage estimates over a rollout (time first). ``dones[t]`` ends the episode after step
-    t (no bootstrap across it); a time limit's bootstrap is already folded into ``rewards[t]``."""
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
-    for t in reversed(range(rewards.shape[0])):
-        nv = next_value if t == rewards.shape[0] - 1 else values[t + 1]
-        nonterminal = 1.0 - dones[t]
-        delta = rewards[t] + gamma * nv * nonterminal - values[t]
-        last = delta + gamma * lam * nonterminal * last
-        adv[t] = last
-    return adv
-
-
 def _flat(obs: np.ndarray, lead: int) -> np.ndarray:
     return np.asarray(obs, dtype=np.float32).reshape(lead, -1)
 
@@ -186,9 +172,10 @@ def parameters(cfg: Config) -> int:
 
 def steps_for_compute(cfg: Config, flops: float) -> int:
     """The env-step budget at which one member's training compute (``training_flops``) is ``flops``."""
-    return int(flops / training_flops(parameters(cfg), 1, cfg.epochs))
+    return int(flops / training_flops(parameters(cfg), trained=cfg.epochs, acted=1))
 
 
+@trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one PPO member per seed, as one ensemble; returns one MemberResult per seed."""
     return train_agent(cfg, seeds, device)[0]
@@ -364,7 +351,7 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> tuple
             curve_returns=curves[i], diverged=i in frozen, diverged_step=diverged_step.get(i),
             env_steps=int(env_steps[i]), updates=int(updates_done[i]),
             params={"actor": n_actor + n_extra, "critic": n_critic, "total": n_params},
-            flops=training_flops(n_params, int(env_steps[i]), cfg.epochs), wall_time=wall / m,
+            flops=training_flops(n_params, trained=cfg.epochs * int(env_steps[i]), acted=int(env_steps[i])), wall_time=wall / m,
             extra={"last_losses": {k: float(v[i]) for k, v in last_losses.items()}}))
     return RunResult(members=members, config=asdict(cfg), device=str(torch_dev)), ac
 

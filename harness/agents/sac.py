@@ -46,8 +46,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harness import nn as enn
+from harness.agents.common import training_flops
 from harness.envs import derive_seed, evaluate, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's clamp on the policy's log standard deviation
 BLOCKS = ("mlp", "simba")
@@ -297,6 +298,7 @@ def check_config(cfg: Config) -> None:
                          f"{cfg.learning_starts}, {cfg.init_alpha}, {cfg.tau}, {cfg.gamma}")
 
 
+@trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu",
           progress: Callable[[int, int, float | None], None] | None = None) -> RunResult:
     """Train one SAC member per seed, all as one ensemble; one MemberResult per seed, in order.
@@ -419,7 +421,7 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
             seed=seed, metrics=curve_metrics(returns), curve_steps=list(curve_steps), curve_returns=returns,
             diverged=i in diverged_step, diverged_step=diverged_step.get(i), env_steps=int(env_steps[i]),
             updates=int(updates[i]), params=params,
-            flops=6.0 * params["total"] * cfg.batch_size * float(updates[i]),
+            flops=training_flops(params["total"], trained=cfg.batch_size * float(updates[i])),
             wall_time=wall / m, extra={"alpha": alphas[i]}))
     return RunResult(members=members, config=asdict(cfg), device=str(device)), agent
 
