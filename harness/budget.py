@@ -1,6 +1,6 @@
 """Budget profiles and per-claim settings, read from params.yaml.
 
-params.yaml (DESIGN.md, "Budget"):
+params.yaml (README, "Budgets"):
 
     budget: quick                      # the active budget
     verdict: {alpha: 0.05, permutations: 9999}
@@ -61,10 +61,13 @@ class Settings(Mapping[str, Any]):
     def __init__(self, where: str, values: Mapping[str, Any]):
         self._where = where
         self._values = dict(values)
+        self._read: set[str] = set()
+        """The names a claim has read (planning checks that it read every one)."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        self._read.add(name)
         try:
             return self._values[name]
         except KeyError:
@@ -75,9 +78,11 @@ class Settings(Mapping[str, Any]):
         return self.__getattr__(key)
 
     def get(self, key: str, default: Any = None) -> Any:
+        self._read.add(key)
         return self._values.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
+        self._read.update(self._values)
         return iter(self._values)
 
     def __len__(self) -> int:
@@ -88,6 +93,10 @@ class Settings(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._values)
+
+    def unread(self) -> list[str]:
+        """Settings that no attribute access, ``get``, iteration or ``**settings`` has read."""
+        return sorted(set(self._values) - self._read)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,25 @@
-"""python -m harness {list,data,verdict,report,show}: the DVC stages' entry points and a look at results.
+"""python -m harness {list,data,verdict,report,show,gc,verify}: the DVC stages' entry points and a look at results.
 
 - ``list``: the claims in params.yaml, their agent, settings at the budget and record status.
 - ``data``: build (or find) the offline datasets that the claims' settings at the budget name (``data:``).
-- ``verdict [CLAIM ...]``: records -> ``reports/<budget>/claims/<id>.json`` (the committed summaries),
-  for each claim whose design exists under ``results/<budget>/`` (written when pytest collects it).
+- ``verdict [CLAIM ...]``: records -> ``reports/<budget>/claims/<id>.json`` (the committed summaries), for
+  each claim whose design was written by a run (``results/<budget>/claims/<id>.json``).
 - ``report``: summaries -> ``reports/<budget>/report.md``, figures and ``verdicts.json``.
 - ``show CLAIM``: one claim's per-level numbers and verdicts, from its summary.
+- ``gc``: remove the records that no claim design refers to (``--dry-run`` lists them).
+- ``verify``: re-run randomly chosen committed runs within ``--minutes`` and compare every metric with the
+  record (bit for bit on CPU); non-zero exit on any mismatch.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from harness.budget import Params, ParamsError
 
@@ -28,34 +35,54 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("list", "data", "verdict", "report", "show"):
+    for name in ("list", "data", "verdict", "report", "show", "gc", "verify"):
         p = sub.add_parser(name)
         _common(p)
         if name == "verdict":
             p.add_argument("claims", nargs="*", help="default: every claim in params.yaml")
         if name == "show":
             p.add_argument("claim")
+        if name == "gc":
+            p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+        if name == "verify":
+            p.add_argument("--claim", action="append", default=None, help="only this claim's runs (repeatable)")
+            p.add_argument("--minutes", type=float, default=10.0, help="wall-time budget (default 10)")
+            p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the number of cores)")
+            p.add_argument("--seed", type=int, default=None, help="seed of the random choice (default: random)")
     args = parser.parse_args(argv)
     try:
         params = Params.load(args.params)
         budget = params.budget(args.budget).name
         commands = {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report,
-                    "show": cmd_show}
+                    "show": cmd_show, "gc": cmd_gc, "verify": cmd_verify}
         return commands[args.cmd](args, params, budget)
     except (ParamsError, FileNotFoundError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
+def design_path(args, budget: str, claim: str) -> Path:
+    return Path(args.results) / budget / "claims" / f"{claim}.json"
+
+
+def load_designs(args, budget: str, claims: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The designs written by runs at ``budget`` (claim -> design dict)."""
+    out = {}
+    for path in sorted((Path(args.results) / budget / "claims").glob("*.json")):
+        if claims is None or path.stem in claims:
+            out[path.stem] = json.loads(path.read_text())
+    return out
+
+
 def cmd_list(args, params: Params, budget: str) -> int:
+    from harness.records import lookup
     for claim in params.claims:
         entry = params.claim_entry(claim)
         file = Path("claims") / f"test_{claim}.py"
-        design = Path(args.results) / budget / claim / "design.json"
+        path = design_path(args, budget, claim)
         status = "not run"
-        if design.exists():
-            from harness.records import lookup
-            d = json.loads(design.read_text())
+        if path.exists():
+            d = json.loads(path.read_text())
             ok = sum(lookup(Path(args.results) / u["path"], u["key"]).status == "ok" for u in d["units"])
             status = f"{ok}/{len(d['units'])} units recorded"
         minutes = params.expected_minutes(claim, budget)
@@ -66,10 +93,14 @@ def cmd_list(args, params: Params, budget: str) -> int:
 
 
 def cmd_data(args, params: Params, budget: str) -> int:
+    """Build (or find) the datasets of the claims at ``budget``; ``data/offline-<budget>.json`` indexes them (the
+    DVC stage's output, committed, so that a fresh clone with committed records needs no dataset)."""
     from harness.offline import DataConfig, dataset, root_dir
+    from harness.records import atomic_write_json
 
-    root_dir().mkdir(parents=True, exist_ok=True)  # the DVC stage's output, even when no claim needs data
-    built = set()
+    root_dir().mkdir(parents=True, exist_ok=True)
+    built: dict[str, dict[str, Any]] = {}
+    index: dict[str, str] = {}
     for claim in params.claims:
         data = params.settings(claim, budget).get("data")
         if data is None:
@@ -77,12 +108,14 @@ def cmd_data(args, params: Params, budget: str) -> int:
         cfg = DataConfig(**data)
         if cfg.key not in built:
             d = dataset(cfg)
-            built.add(cfg.key)
+            built[cfg.key] = {k: d.card[k] for k in ("content_hash", "transitions", "episodes", "bytes")}
             print(f"{d.path}: {d.card['transitions']} transitions, {d.card['episodes']} episodes, "
                   f"{d.card['bytes'] / 2**20:.1f} MiB (card: {d.path / 'card.md'})")
+        index[claim] = cfg.key
         print(f"{claim}: dataset {cfg.key}")
     if not built:
         print(f"no claim sets `data:` at budget {budget}")
+    atomic_write_json(root_dir().parent / f"offline-{budget}.json", {"claims": index, "datasets": built})
     return 0
 
 
@@ -92,15 +125,19 @@ def cmd_verdict(args, params: Params, budget: str) -> int:
 
     claims = args.claims or params.claims
     out_dir = Path(args.reports) / budget / "claims"
+    designs = load_designs(args, budget)
     for claim in claims:
-        design_path = Path(args.results) / budget / claim / "design.json"
-        if not design_path.exists():
-            print(f"{claim}: no design at {design_path} (run `pytest claims/test_{claim}.py --budget {budget}`); "
-                  "keeping its committed summary, if any")
+        if claim not in designs:
+            print(f"{claim}: no design at {design_path(args, budget, claim)} (run `pytest claims/test_{claim}.py "
+                  f"--budget {budget}`); keeping its committed summary, if any")
             continue
-        design = json.loads(design_path.read_text())
+        design = designs[claim]
         lookups = {u["path"]: lookup(Path(args.results) / u["path"], u["key"]) for u in design["units"]}
         summary = assess_claim(design, lookups, alpha=params.alpha, permutations=params.permutations)
+        keys = {u["key"] for u in design["units"]}
+        summary["shared_with"] = {other: sum(u["key"] in keys for u in d["units"])
+                                  for other, d in designs.items() if other != claim
+                                  and any(u["key"] in keys for u in d["units"])}
         out = out_dir / f"{claim}.json"
         previous = json.loads(out.read_text()) if out.exists() else {}
         summary["first_spec_hash"] = previous.get("first_spec_hash") or summary["spec_hash"]
@@ -132,3 +169,124 @@ def cmd_show(args, params: Params, budget: str) -> int:
         print("\n".join(_level_table(s, m["metric"])))
         print(summary_line(s["claim"], m), "\n")
     return 0
+
+
+def cmd_gc(args, params: Params, budget: str) -> int:
+    """Remove records under results/*/runs/ that no design under results/*/claims/ refers to."""
+    root = Path(args.results)
+    referred = {u["path"] for d in root.glob("*/claims/*.json") for u in json.loads(d.read_text())["units"]}
+    orphans = [p for p in sorted(root.glob("*/runs/*/*.json")) if p.relative_to(root).as_posix() not in referred]
+    size = sum(p.stat().st_size for p in orphans)
+    for p in orphans:
+        print(("would remove " if args.dry_run else "removed ") + str(p))
+        if not args.dry_run:
+            p.unlink()
+    print(f"{len(orphans)} records ({size / 2**20:.2f} MiB) that no claim design refers to"
+          + (" (dry run: nothing removed)" if args.dry_run else " removed"))
+    return 0
+
+
+def cmd_verify(args, params: Params, budget: str) -> int:
+    """Re-run randomly chosen committed runs within the time given and compare them with their records."""
+    from harness import design as designs
+    from harness.execute import Unit, make_executor
+    from harness.records import lookup
+
+    committed = load_designs(args, budget, args.claim)
+    if not committed:
+        print(f"error: no claim designs under {Path(args.results) / budget / 'claims'}"
+              + (f" for {args.claim}" if args.claim else "") + "; run the claims first", file=sys.stderr)
+        return 2
+    wanted: dict[str, dict[str, Any]] = {}  # key -> {path, labels}
+    for claim, d in committed.items():
+        for u in d["units"]:
+            w = wanted.setdefault(u["key"], {"path": u["path"], "labels": [], "seeds": u["seeds"]})
+            w["labels"].append(f"{claim} {u['level_id']}")
+    planned = designs.build_all(params, params.budget(budget), "cpu", list(committed))
+    plans = {u.key: u.plan for d in planned.values() for u in d.units}
+    rows, stale, missing, candidates = [], [], [], []
+    for key, w in wanted.items():
+        found = lookup(Path(args.results) / w["path"], key)
+        if found.status != "ok":
+            missing.append((key, w, found.status))
+        elif key not in plans:
+            stale.append((key, w))
+        else:
+            candidates.append((key, w, found.record))
+    rng = random.Random(args.seed)
+    rng.shuffle(candidates)
+    workers = args.workers or __import__("os").cpu_count() or 1
+    capacity = args.minutes * 60.0 * workers
+    chosen, used = [], 0.0
+    for key, w, rec in candidates:
+        cost = float(rec.provenance.get("wall_time") or 0.0)
+        if used + cost <= capacity:
+            chosen.append((key, w, rec))
+            used += cost
+    print(f"verify {budget}: {len(wanted)} committed runs; {len(chosen)} chosen at random to fit {args.minutes:g} "
+          f"min on {workers} workers (~{used / 60 / workers:.1f} min by their recorded wall times); "
+          f"{len(stale)} stale, {len(missing)} without a valid record")
+    executor = make_executor("local", workers=workers)
+    start = time.perf_counter()
+    futures = [(key, w, rec, executor.submit(Unit(key=key, plan=plans[key], label=", ".join(w["labels"]))))
+               for key, w, rec in chosen]
+    bad = 0
+    try:
+        for key, w, rec, fut in futures:
+            try:
+                out = fut.result()
+                diffs = compare(rec, out)
+            except Exception as e:  # noqa: BLE001 - reported as a failed verification
+                diffs = [f"the run failed: {type(e).__name__}: {e}"]
+            bad += bool(diffs)
+            rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}",
+                         f"{rec.provenance.get('wall_time', 0):.0f}s", f"{out.get('_wall_time', math.nan):.0f}s"
+                         if not diffs or "failed" not in diffs[0] else "-",
+                         "MATCH" if not diffs else "MISMATCH: " + "; ".join(diffs[:3])))
+    finally:
+        executor.shutdown(cancel=True)
+    for key, w in stale:
+        bad += 1
+        rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}", "-", "-",
+                     "STALE: the claim now plans another run (code or params changed since the record)"))
+    for key, w, status in missing:
+        bad += 1
+        rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}", "-", "-",
+                     f"NO RECORD ({status})"))
+    header = ("unit", "seeds", "recorded", "now", "result")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    for r in [header, *rows]:
+        print("  ".join(str(c).ljust(wd) for c, wd in zip(r[:4], widths)) + "  " + r[4])
+    print(f"{len(chosen) - sum(1 for r in rows[:len(chosen)] if r[4] != 'MATCH')} of {len(chosen)} re-run units "
+          f"matched their records bit for bit ({time.perf_counter() - start:.0f} s)"
+          + (f"; {bad} problems" if bad else ""))
+    return 1 if bad else 0
+
+
+def compare(record, out: dict[str, Any], rtol: float = 0.0) -> list[str]:
+    """Differences between a record's members and a fresh run's (exact on CPU; ``rtol`` on other devices)."""
+    from harness.result import RunResult
+    fresh = RunResult.from_dict({**out, "config": {}})
+    if record.device != "cpu":
+        rtol = rtol or 1e-4
+    diffs = []
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, float) or isinstance(b, float):
+            a, b = float(a), float(b)
+            return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= rtol * max(abs(a), abs(b))
+        return a == b
+
+    if [m.seed for m in fresh.members] != [m.seed for m in record.result.members]:
+        return ["different seeds"]
+    for old, new in zip(record.result.members, fresh.members):
+        for name in sorted(set(old.metrics) | set(new.metrics)):
+            if not same(old.metrics.get(name, math.nan), new.metrics.get(name, math.nan)):
+                diffs.append(f"seed {old.seed} {name}: {old.metrics.get(name)} vs {new.metrics.get(name)}")
+        for what in ("curve_steps", "curve_returns", "env_steps", "updates", "diverged"):
+            a, b = getattr(old, what), getattr(new, what)
+            if isinstance(a, list) and not (len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))):
+                diffs.append(f"seed {old.seed} {what} differ")
+            elif not isinstance(a, list) and not same(a, b):
+                diffs.append(f"seed {old.seed} {what}: {a} vs {b}")
+    return diffs

@@ -1,9 +1,9 @@
 """Where units of work run: the ``Executor`` interface, in this process, in a local pool, or on Ray.
 
-A ``Unit`` is everything needed to run one (claim, level, seed shard) in any process: the claim file and
-function, the point's parameters, the seeds and the per-budget settings. ``run_unit`` imports the claim
-file, calls the claim function with the plugin's fixtures and returns the RunResult as a dict. Executors
-only run units; the driver (the pytest plugin) alone reads and writes records and computes verdicts.
+A ``Unit`` is one planned run (harness.result.Plan: the agent module, its Config, the seeds and the device)
+with its record key: everything needed to run it in any process. ``run_unit`` imports the agent, calls its
+``train`` and returns the RunResult as a dict. Executors only run units; the driver (the pytest plugin, or
+``python -m harness verify``) alone reads and writes records and computes verdicts.
 
 Chosen with ``--executor {local,ray}`` and ``--workers N`` (``make_executor``): ``local`` with one worker
 runs each unit in the pytest process (``SerialExecutor``); with more, a pool of spawned processes
@@ -12,7 +12,7 @@ runs each unit in the pytest process (``SerialExecutor``); with more, a pool of 
 from __future__ import annotations
 
 import heapq
-import importlib.util
+import importlib
 import multiprocessing as mp
 import os
 import pickle
@@ -27,87 +27,44 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing import connection as mp_connection
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, Callable
 
 from harness.budget import ParamsError
-from harness.result import RunResult, set_progress_sink
-
-FIXTURES = ("seeds", "settings", "budget", "device", "record")  # what a claim function may ask for
+from harness.result import Plan, RunResult, set_progress_sink
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One (claim, level, seed shard): picklable, so that it can run in another process."""
+    """One planned run and its record key: picklable, so that it can run in another process."""
 
-    claim: str
-    path: str
-    """Absolute path of claims/test_<claim>.py."""
-    function: str
-    level_id: str
-    """The point's pytest id without the shard, e.g. ``width64``."""
-    params: dict[str, Any]
-    """The point's parametrized arguments, e.g. ``{"width": 64}``."""
-    seeds: tuple[int, ...]
-    settings: dict[str, Any]
-    budget: str
-    device: str
+    key: str
+    plan: Plan
+    label: str = field(default="", compare=False)
+    """How messages name the unit: the claims and levels that asked for it, and its seeds."""
     estimate_s: float | None = field(default=None, compare=False)
     """Expected seconds, when known (for scheduling and ETA)."""
     order: int = field(default=0, compare=False)
-    """The level's position in the declared sweep (a proxy for cost among a claim's units)."""
+    """The level's position in its claim's declared sweep (a proxy for cost among a claim's units)."""
 
     @property
-    def label(self) -> str:
-        """How messages name the unit: claim, level and seeds."""
-        return f"{self.claim} {self.level_id} seeds {list(self.seeds)}"
-
-
-def load_function(path: str, name: str) -> Callable[..., Any]:
-    """The claim function, reusing the module pytest imported when it is loaded in this process."""
-    resolved = str(Path(path).resolve())
-    for mod in list(sys.modules.values()):
-        if getattr(mod, "__file__", None) and str(Path(mod.__file__).resolve()) == resolved:
-            return getattr(mod, name)
-    mod_name = f"_claim_{Path(path).stem}"
-    spec = importlib.util.spec_from_file_location(mod_name, resolved)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import claim file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return getattr(module, name)
+    def device(self) -> str:
+        return self.plan.device
 
 
 def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run one unit in this process (one torch thread) and return its RunResult as a dict."""
-    from harness.budget import Settings
-
-    fn = load_function(unit.path, unit.function)
-    if "torch" in sys.modules:  # the claim's agent uses torch (a claim without torch starts faster without it)
+    module = importlib.import_module(unit.plan.agent)
+    if "torch" in sys.modules:  # the agent uses torch (one thread per process: units run in parallel processes)
         sys.modules["torch"].set_num_threads(1)
-    captured: list[RunResult] = []
-
-    def record(result: RunResult) -> None:
-        if not isinstance(result, RunResult):
-            raise TypeError(f"record() takes the RunResult that an agent's train() returns, got {type(result).__name__}")
-        captured.append(result)
-
-    fixtures = {"seeds": list(unit.seeds), "settings": Settings(f"claims.{unit.claim}.{unit.budget}", unit.settings),
-                "budget": unit.budget, "device": unit.device, "record": record}
-    import inspect
-    wanted = inspect.signature(fn).parameters
-    kwargs = {**unit.params, **{k: v for k, v in fixtures.items() if k in wanted}}
     previous = set_progress_sink(progress)
     start = time.perf_counter()
     try:
-        fn(**kwargs)
+        result = module.train(unit.plan.config, list(unit.plan.seeds), unit.plan.device)
     finally:
         set_progress_sink(previous)
-    if len(captured) != 1:
-        raise RuntimeError(f"{Path(unit.path).name}::{unit.function} called record() {len(captured)} times; "
-                           "a claim function must call record(result) exactly once")
-    out = captured[0].to_dict()
+    if not isinstance(result, RunResult):
+        raise TypeError(f"{unit.plan.agent}.train returned {type(result).__name__}, not a RunResult")
+    out = result.to_dict()
     out["_wall_time"] = time.perf_counter() - start
     out["_host"] = platform.node()
     return out
@@ -366,7 +323,7 @@ class RayExecutor(Executor):
 
     ``address``: an existing cluster (``--ray-address`` or ``RAY_ADDRESS``); None starts a private local
     Ray instance with ``workers`` CPUs. The project must be importable at the same path on every node (a
-    shared checkout), since a unit names its claim file by absolute path. Ray runs a task again when its
+    shared checkout), since a unit imports its agent module by name. Ray runs a task again when its
     worker process dies (``max_retries``); Python errors are not retried. The driver still writes every
     record, so caching and resume behave as with the local pool.
     """

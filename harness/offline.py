@@ -10,8 +10,9 @@ for random), in episodes of at most ``max_episode_steps``. Every game uses MinAt
 
 One cached function, ``dataset(cfg)``, builds or reuses the data; the DVC stage ``offline_data``
 (``python -m harness data``), the offline agents and the tests all call it. The cache directory is named
-by a hash of the config and of the code that makes the data (this file, the PPO agent, ``envs``), so an
-edit to either builds a new dataset instead of reusing a stale one. Building is deterministic for the
+by a hash of the config and of the code that makes the data (this file and every harness module it imports,
+transitively: ``harness.identity``), so an edit to any of them builds a new dataset instead of reusing a
+stale one. Building is deterministic for the
 config's seed on CPU (the card's ``content_hash`` is the same on every build), written to a temporary
 directory and renamed into place (an interrupted build leaves nothing half-written), and guarded by a
 file lock so that parallel claim units build it once.
@@ -49,7 +50,6 @@ from harness.envs import check_env_id, derive_seed, make_env
 FORMAT = 1
 QUALITIES = ("expert", "medium", "random")
 ACTIONS = 6  # MinAtar's full action set (the -v0 ids)
-_CODE = [Path(__file__), Path(ppo.__file__), Path(__file__).parent / "envs.py"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ class DataConfig:
     @property
     def key(self) -> str:
         """Hash of the config and of the code that makes the data: the cache directory's name."""
-        code = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in _CODE}
+        from harness.identity import code_identity
+        code = code_identity(__name__)["hash"]
         text = json.dumps({"format": FORMAT, "config": asdict(self), "code": code}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -3,6 +3,7 @@ divergence recorded."""
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -77,11 +78,39 @@ def test_runs_are_deterministic_and_report_adaptation(task):
     assert {"gain_median", "gain_p20", "first_trial", "last_trial", "final_return"} <= set(a.metrics)
     assert ("normalized_score" in a.metrics) == (task == "bandits")
     assert a.env_steps == 2 * 16 * 40 and len(a.extra["per_trial"][-1]) == 4
+    # the curve starts with the untrained policy at step 0; ``initial`` holds its claim metrics
+    assert a.curve_steps == [0, 2 * 16 * 40] and len(a.extra["per_trial"]) == 2
+    assert a.metrics["initial_return"] == a.curve_returns[0]
+    assert set(a.initial) == set(a.metrics) - {"initial_return"}
+    assert all(math.isfinite(v) for v in a.initial.values())
+    assert a.initial["final_return"] == a.initial["auc_return"] == a.curve_returns[0]
+    assert a.initial["first_trial"] == pytest.approx(a.extra["per_trial"][0][0])
+    assert a.initial["last_trial"] == pytest.approx(a.extra["per_trial"][0][-1])
+
+
+def test_the_step_0_evaluation_leaves_training_unchanged(monkeypatch):
+    """The same run with the step-0 evaluation skipped (not run at all): the later evaluations and the final
+    weights are bit-identical, so evaluating the untrained policy draws from no training stream."""
+    clean, clean_policy = ada.train_one(TINY, 3)
+    real, calls = ada.evaluate, []
+
+    def skip_the_first(policy, cfg, tasks, actions):
+        calls.append(len(tasks))
+        return real(policy, cfg, tasks, actions) if len(calls) > 1 else np.zeros((len(tasks), 4))
+
+    monkeypatch.setattr(ada, "evaluate", skip_the_first)
+    m, p = ada.train_one(TINY, 3)
+    assert len(calls) == 2 and m.curve_returns[1:] == clean.curve_returns[1:]
+    assert {k: v for k, v in m.metrics.items() if k != "initial_return"} == \
+        {k: v for k, v in clean.metrics.items() if k != "initial_return"}
+    assert all(torch.equal(x, y) for x, y in zip(p.state_dict().values(), clean_policy.state_dict().values()))
 
 
 def test_a_non_finite_loss_is_recorded_as_divergence():
     m, _ = ada.train_one(dataclasses.replace(TINY, _inject_nan_at=2), 0)
     assert m.diverged and m.diverged_step == 2 * 16 * 40 and math.isnan(m.metrics["gain_median"])
+    assert m.curve_steps == [0, 2 * 16 * 40] and math.isnan(m.curve_returns[-1])
+    assert math.isfinite(m.curve_returns[0]) and all(math.isfinite(v) for v in m.initial.values())
 
 
 # Bandits canary: random scores 0 by definition of the normalized score; the validated commit reaches

@@ -141,13 +141,42 @@ def test_runs_are_deterministic_for_a_seed_and_count_what_they_did():
     a, _ = dreamer.train_one(TINY, 1)
     b, _ = dreamer.train_one(TINY, 1)
     assert a.curve_returns == b.curve_returns and a.extra["final_losses"] == b.extra["final_losses"]
-    assert a.env_steps == 300 and a.updates == (300 - 200 + 1) // 8 and a.curve_steps == [150, 300]
+    assert a.env_steps == 300 and a.updates == (300 - 200 + 1) // 8 and a.curve_steps == [0, 150, 300]
     assert a.params["total"] == dreamer.parameters(TINY)
+    assert a.params["total"] == a.params["world_model"] + a.params["actor_critic"]
+    # the untrained agent at step 0; the curve metrics are of the evaluations after it
+    assert a.metrics["initial_return"] == a.curve_returns[0]
+    assert a.metrics["auc_return"] == np.mean(a.curve_returns[1:])
+    assert a.initial == {"final_return": a.curve_returns[0], "auc_return": a.curve_returns[0]}
+    # 6N: world model on batch x seq_len replayed steps, actor-critic on batch x seq_len x horizon imagined states
+    b, t = TINY.batch, TINY.seq_len
+    assert a.flops == 6 * a.updates * b * t * (a.params["world_model"] + TINY.horizon * a.params["actor_critic"])
+
+
+def test_the_step_0_evaluation_leaves_training_unchanged(monkeypatch):
+    """The same run with the step-0 evaluation skipped (not run at all): the later evaluations and the losses
+    are bit-identical. Evaluation samples latents from the training generator, so the step-0 evaluation must
+    restore it."""
+    clean, clean_agent = dreamer.train_one(TINY, 1)
+    real, calls = dreamer.evaluate, []
+
+    def skip_the_first(agent, cfg, seed):
+        calls.append(seed)
+        return real(agent, cfg, seed) if len(calls) > 1 else 0.0
+
+    monkeypatch.setattr(dreamer, "evaluate", skip_the_first)
+    m, agent = dreamer.train_one(TINY, 1)
+    assert len(calls) == 3 and m.curve_returns[1:] == clean.curve_returns[1:]
+    assert m.extra["final_losses"] == clean.extra["final_losses"]
+    for net, clean_net in ((agent.wm, clean_agent.wm), (agent.ac, clean_agent.ac)):
+        assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), clean_net.state_dict().values()))
 
 
 def test_a_non_finite_loss_is_recorded_as_divergence():
     m, _ = dreamer.train_one(dataclasses.replace(TINY, _inject_nan_at=3), 0)
     assert m.diverged and m.updates == 2 and math.isnan(m.metrics["final_return"])
+    assert m.curve_steps[0] == 0 and math.isfinite(m.curve_returns[0]) and math.isnan(m.curve_returns[-1])
+    assert m.initial["final_return"] == m.curve_returns[0]
 
 
 def test_unsupported_spaces_and_sizes_are_clear_errors():

@@ -131,6 +131,23 @@ def test_training_is_deterministic_and_records_losses_and_scores(tiny_data):
             "score/Breakout", "score/Freeway"} <= set(m["metrics"])
     assert all(math.isfinite(v) for v in m["metrics"].values())
     assert m["updates"] == TINY.steps and m["flops"] > 0 and a[0]["metrics"] != a[1]["metrics"]
+    # a checkpoint of the untrained model at step 0 starts the curve; ``initial`` holds its claim metrics
+    assert m["curve_steps"] == [0, TINY.steps] and m["extra"]["checkpoints"][0]["step"] == 0
+    assert set(m["initial"]) == set(m["metrics"]) and all(math.isfinite(v) for v in m["initial"].values())
+    initial = m["initial"]
+    assert initial["normalized_score"] == initial["normalized_score_flop_matched"] == m["curve_returns"][0]
+    assert initial["train_loss"] > m["metrics"]["train_loss"]  # six steps of training lower the loss
+
+
+def test_checkpoints_leave_training_unchanged(tiny_data):
+    """An extra checkpoint mid-run (the FLOP-matched one) changes nothing after it: checkpoints, the step-0
+    one included, draw from no training stream."""
+    plain = dt.train(TINY, [0]).members[0]
+    extra = dt.train(dataclasses.replace(TINY, flop_match_params=dt.parameters(TINY) // 2), [0]).members[0]
+    assert extra.curve_steps == [0, 3, 6] and plain.curve_steps == [0, 6]
+    assert extra.extra["train_loss_every_100"] == plain.extra["train_loss_every_100"]
+    assert extra.extra["checkpoints"][-1] == plain.extra["checkpoints"][-1]
+    assert extra.initial == plain.initial
 
 
 def test_flop_matched_score_is_read_where_the_compute_equals_the_smaller_models(tiny_data):
@@ -139,14 +156,16 @@ def test_flop_matched_score_is_read_where_the_compute_equals_the_smaller_models(
     m = dt.train(big, [0]).members[0]
     n = m.params["total"]
     assert m.extra["flop_match_step"] == max(1, round(8 * small / n)) < 8
-    assert m.curve_steps == [m.extra["flop_match_step"], 8]
-    assert m.metrics["normalized_score_flop_matched"] == m.extra["checkpoints"][0]["normalized_score"]
+    assert m.curve_steps == [0, m.extra["flop_match_step"], 8]
+    assert m.metrics["normalized_score_flop_matched"] == m.extra["checkpoints"][1]["normalized_score"]
 
 
 def test_divergence_is_recorded_not_raised(tiny_data):
     m = dt.train(dataclasses.replace(TINY, _inject_nan_at=3), [0]).members[0]
     assert m.diverged and m.diverged_step == 3 and m.updates == 2
     assert math.isnan(m.metrics["normalized_score"])
+    assert m.curve_steps == [0, 3] and math.isfinite(m.curve_returns[0]) and math.isnan(m.curve_returns[1])
+    assert all(math.isfinite(v) for v in m.initial.values()) and "normalized_score" in m.initial
 
 
 def test_bad_configs_are_clear_errors():

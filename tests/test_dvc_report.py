@@ -30,14 +30,13 @@ def repo(tmp_path_factory) -> Path:
         pytest.fail("dvc and git are required (pip install -e '.[dev]' installs dvc)")
     repo = tmp_path_factory.mktemp("pipeline")
     shutil.copytree(ROOT / "harness", repo / "harness", ignore=shutil.ignore_patterns("__pycache__"))
-    (repo / "harness" / "agents" / "toy.py").write_text('"""The toy claim needs no agent; DVC needs a file."""\n')
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
     (repo / "claims").mkdir()
     shutil.copy(TOY / "claims" / "test_toy_trend.py", repo / "claims")
     params = yaml.safe_load((TOY / "params.yaml").read_text())
     params["claims"] = {"toy_trend": {**params["claims"]["toy_trend"], "agent": "toy"}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    (repo / ".gitignore").write_text("/results/\n__pycache__/\n")
+    (repo / ".gitignore").write_text("/results/smoke/\n__pycache__/\n")
     sh(repo, "git", "init", "-q")
     sh(repo, "git", "config", "user.email", "ci@example.invalid")
     sh(repo, "git", "config", "user.name", "ci")
@@ -72,31 +71,49 @@ def test_pipeline(repo: Path):
     assert "Running stage" not in out, out
 
     # a new level re-runs only its stage's missing units; the other records stay untouched
-    results = repo / "results" / "quick" / "toy_trend"
-    before = {p.name: p.stat().st_mtime_ns for p in results.glob("size*.json")}
+    results = repo / "results" / "quick" / "runs" / "toy"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
     claim = repo / "claims" / "test_toy_trend.py"
     claim.write_text(claim.read_text().replace("[1, 2, 4, 8]", "[1, 2, 4, 8, 16]"))
     out = sh(repo, "dvc", "repro")
     assert "Running stage 'run@toy_trend'" in out and "2 units ran, 8 reused" in out
-    after = {p.name: p.stat().st_mtime_ns for p in results.glob("size*.json")}
+    after = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
     assert {k: after[k] for k in before} == before and len(after) == 10
     assert len(pd.read_csv(repo / "reports" / "quick" / "figures" / "toy_trend__auc_return.csv")) == 5 * 4
 
-    # editing a record's data changes the verdicts
-    p_before = verdicts(repo)["toy_trend"]["auc_return"]["slope"]
-    for path in results.glob("size16__*.json"):
-        rec = json.loads(path.read_text())
-        for m in rec["result"]["members"]:
-            m["metrics"]["auc_return"] = 100.0
-        path.write_text(json.dumps(rec))
+    # an edited record cannot flip a verdict: its digest no longer matches, so it counts as no record
+    design = json.loads((repo / "results" / "quick" / "claims" / "toy_trend.json").read_text())
+    edited = repo / "results" / design["units"][-1]["path"]
+    rec = json.loads(edited.read_text())
+    for m in rec["result"]["members"]:
+        m["metrics"]["auc_return"] = 100.0
+    edited.write_text(json.dumps(rec))
+    out = sh(repo, "dvc", "repro")
+    assert "Running stage 'verdict@toy_trend'" in out
+    assert verdicts(repo)["toy_trend"]["auc_return"]["verdict"] == "INCONCLUSIVE"
+    assert "1 units ran, 9 reused" in sh(repo, "python", "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider",
+                                         "--no-verdicts")
     sh(repo, "dvc", "repro")
-    assert verdicts(repo)["toy_trend"]["auc_return"]["slope"] != p_before
+    assert verdicts(repo)["toy_trend"]["auc_return"]["verdict"] == "CONTRADICTED"
 
-    # a spec edited after records existed: every unit re-runs, and the report says the rules changed
+    # a spec edited after records existed: the runs are reused (they did not change), the verdict is
+    # recomputed, and the report says the rules changed after the data
     claim.write_text(claim.read_text().replace('blocks="seed")', 'blocks="seed", threshold=0.01)'))
     out = sh(repo, "dvc", "repro")
-    assert "10 units ran, 0 reused" in out
+    assert "0 units ran, 10 reused" in out
     assert "Spec changed after the first records" in (repo / "reports" / "quick" / "report.md").read_text()
+
+    # records are committed: a fresh clone is up to date and reproduces the report byte for byte
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "results")
+    clone = repo.parent / "clone"
+    sh(repo.parent, "git", "clone", "-q", str(repo), str(clone))
+    assert "up to date" in sh(clone, "dvc", "status").lower()
+    out = sh(clone, "dvc", "repro")
+    assert "Running stage" not in out, out
+    assert (clone / "reports" / "quick" / "report.md").read_bytes() == (repo / "reports" / "quick" / "report.md").read_bytes()
+    out = sh(clone, "python", "-m", "harness", "verify", "--minutes", "1", "--seed", "0")
+    assert "MATCH" in out and "MISMATCH" not in out
 
 
 def test_cli_list_and_show(repo: Path):

@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 from harness.execute import Unit, longest_first
+from harness.result import Plan
 from processes import alive
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy"
-SKIP_KEYS = {"provenance"}  # timing and host
+SKIP_KEYS = {"provenance", "digest"}  # timing and host (and the digest over them)
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
 def records(project: Path, results: str = "results") -> dict[str, dict]:
     """Record file name -> the record without its provenance (timing, host)."""
     out = {}
-    for path in sorted((project / results / "quick" / "toy_trend").glob("size*.json")):
+    for path in sorted((project / results / "quick" / "runs" / "toy").glob("*.json")):
         out[path.name] = {k: v for k, v in json.loads(path.read_text()).items() if k not in SKIP_KEYS}
     return out
 
@@ -75,9 +76,9 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
 
 def test_longest_first_orders_by_estimate_then_by_later_level():
     def unit(level: int, estimate: float | None, order: int) -> Unit:
-        return Unit("c", "p", "f", f"size{level}", {"size": level}, (0,), {}, "quick", "cpu", estimate, order)
+        return Unit(f"key{level}", Plan("harness.agents.toy", None, (0,), "cpu"), f"size{level}", estimate, order)
     units = [unit(1, 10.0, 0), unit(2, 10.0, 1), unit(9, 60.0, 0), unit(4, None, 3)]
-    assert [u.level_id for u in sorted(units, key=longest_first)] == ["size9", "size2", "size1", "size4"]
+    assert [u.label for u in sorted(units, key=longest_first)] == ["size9", "size2", "size1", "size4"]
 
 
 def test_two_workers_give_the_records_and_verdict_of_one(project):
@@ -126,8 +127,8 @@ def test_sigint_leaves_a_consistent_results_tree_and_no_worker(project):
     set_sleep(project, 1.0)
     proc = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=environ(project),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    results = project / "results" / "quick" / "toy_trend"
-    wait_for(lambda: len(list(results.glob("size*.json"))) >= 2)
+    results = project / "results" / "quick" / "runs" / "toy"
+    wait_for(lambda: len(list(results.glob("*.json"))) >= 2)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert "KeyboardInterrupt" in out

@@ -46,6 +46,14 @@ def edit_params(p: pytest.Pytester, fn) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
+def records(p: pytest.Pytester, root: str = "results") -> list[Path]:
+    return sorted((p.path / root / "quick" / "runs" / "toy").glob("*.json"))
+
+
+def design(p: pytest.Pytester, claim: str = "toy_trend") -> dict:
+    return json.loads((p.path / "results" / "quick" / "claims" / f"{claim}.json").read_text())
+
+
 def edit_claim(p: pytest.Pytester, old: str, new: str) -> None:
     path = p.path / "claims" / "test_toy_trend.py"
     text = path.read_text()
@@ -64,9 +72,11 @@ def test_points_verdict_ids_header_and_summary(project):
     assert "test_toy_trend[verdict-auc_return] FAILED" in out
     r.stdout.fnmatch_lines(["*claim verdicts*", "toy_trend*auc_return increasing*CONTRADICTED*p=*slope=*MDE=*"])
     assert "CONTRADICTED" in out and "8 units ran, 0 reused" in out
-    records = sorted(p.name for p in (project.path / "results" / "quick" / "toy_trend").glob("*.json"))
-    assert records == sorted([f"size{s}__s{a}-{b}.json" for s in (1, 2, 4, 8) for a, b in ((0, 1), (2, 3))]
-                             + ["design.json"])
+    d = design(project)
+    assert sorted((u["level_id"], tuple(u["seeds"])) for u in d["units"]) == sorted(
+        (f"size{s}", seeds) for s in (1, 2, 4, 8) for seeds in ((0, 1), (2, 3)))
+    assert sorted(project.path / "results" / u["path"] for u in d["units"]) == records(project)
+    assert all(u["digest"] for u in d["units"])
     again = run(project, "claims")
     again.assert_outcomes(passed=8, failed=1)
     assert "0 units ran, 8 reused" in again.stdout.str()
@@ -95,8 +105,8 @@ def test_a_claim_can_set_its_own_seeds_per_unit(project):
     r = run(project, "claims", "-v")
     r.assert_outcomes(passed=16, failed=1)
     assert "test_toy_trend[size8-s3_3] PASSED" in r.stdout.str()
-    records = {p.name for p in (project.path / "results" / "quick" / "toy_trend").glob("size1__*.json")}
-    assert records == {f"size1__s{i}-{i}.json" for i in range(4)}
+    assert sorted(tuple(u["seeds"]) for u in design(project)["units"] if u["level_id"] == "size1") == [
+        (i,) for i in range(4)]
     edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(seeds_per_unit=4))
     r = run(project, "claims", "-v")
     r.assert_outcomes(passed=4, failed=1)
@@ -111,8 +121,8 @@ def test_a_claim_can_set_its_own_seeds_and_levels(project):
     r = run(project, "claims", "--no-verdicts", "-v")
     r.assert_outcomes(passed=9, deselected=3)
     assert "test_toy_trend[size8-s2_2] PASSED" in r.stdout.str() and "[size4" not in r.stdout.str()
-    design = json.loads((project.path / "results" / "quick" / "toy_trend" / "design.json").read_text())
-    assert design["seeds"] == [0, 1, 2] and [lv["value"] for lv in design["levels"]] == [1, 2, 8]
+    d = design(project)
+    assert d["seeds"] == [0, 1, 2] and [lv["value"] for lv in d["levels"]] == [1, 2, 8]
     edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(levels=[1, 3]))
     out = run(project, "claims").stdout.str()
     assert "claims.toy_trend.quick.levels names ['3'], which are not parametrized levels" in out
@@ -140,7 +150,7 @@ def test_verdict_alone_from_records_and_incomplete(project):
 def test_device_option(project):
     r = run(project, "claims", "--device", "cpu", "--no-verdicts")
     r.assert_outcomes(passed=8)
-    rec = json.loads(next((project.path / "results" / "quick" / "toy_trend").glob("size1__*.json")).read_text())
+    rec = json.loads(records(project)[0].read_text())
     assert rec["device"] == "cpu"
     assert run(project, "claims", "--device", "tpu").ret == pytest.ExitCode.USAGE_ERROR
 
@@ -148,7 +158,8 @@ def test_device_option(project):
 def test_results_option(project):
     run(project, "claims", "--results", "elsewhere", "--no-verdicts").assert_outcomes(
         passed=8)
-    assert (project.path / "elsewhere" / "quick" / "toy_trend" / "design.json").exists()
+    assert (project.path / "elsewhere" / "quick" / "claims" / "toy_trend.json").exists()
+    assert len(records(project, "elsewhere")) == 8
     assert not (project.path / "results").exists()
 
 
@@ -161,9 +172,9 @@ def test_results_option(project):
     ('blocks="seed"', 'blocks="seed", scale="linear"', "scale must be 'log'"),
     ('[1, 2, 4, 8]', '["s", "m", "l"]', "scale='log' needs positive numeric levels"),
     ('blocks="seed"', 'blocks="task"', "blocks='task' is not a parametrized argument"),
-    ("def test_toy_trend(size, seeds, settings, record):", "def test_toy_trend(size, seeds, settings, record, tmp_path):",
+    ("def test_toy_trend(size, seeds, settings, device, record):", "def test_toy_trend(size, seeds, settings, device, record, tmp_path):",
      "asks for ['tmp_path']"),
-    ("def test_toy_trend(size, seeds, settings, record):", "def test_toy_trend(size, settings, record):",
+    ("def test_toy_trend(size, seeds, settings, device, record):", "def test_toy_trend(size, settings, device, record):",
      "must take `seeds`"),
     ("def test_toy_trend(", "def test_other_name(", "rename test_other_name"),
 ])
@@ -197,51 +208,95 @@ def test_design_that_cannot_reach_alpha_is_rejected_except_for_smoke(project):
     run(project, "claims", "--budget", "smoke").assert_outcomes(passed=3, deselected=1)
 
 
-def test_missing_setting_fails_the_point_with_the_key_to_add(project):
+def test_setting_mistakes_fail_at_collection_before_anything_trains(project):
     edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].pop("noise"))
     r = run(project, "claims", "--no-verdicts")
-    r.assert_outcomes(failed=8)
+    assert r.ret == pytest.ExitCode.INTERRUPTED
     r.stdout.fnmatch_lines(["*claims.toy_trend.quick has no 'noise'; add `noise: <value>`*"])
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(noise=0.1, colour=3))
+    r = run(project, "claims", "--no-verdicts")
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    r.stdout.fnmatch_lines(["*claims.toy_trend.quick sets colour, but test_toy_trend never uses it*"])
+    assert not records(project)
 
 
-def test_unreported_nan_and_missing_metric_fail_the_point(project):
-    edit_claim(project, "members.append(", "returns[-1] = float('nan')\n        members.append(")
+@pytest.mark.parametrize("old,new,message", [
+    ("steps=settings.steps,", "steps=settings.steps, width=3,", "unexpected keyword argument 'width'"),
+    ("record(toy.train(cfg, seeds, device))", "record(toy.train(cfg, seeds))", "trains on device 'cpu' while"),
+    ("record(toy.train(cfg, seeds, device))", "toy.train(cfg, seeds, device)", "must call record() once"),
+    ("record(toy.train(cfg, seeds, device))", "record(toy.train(cfg, seeds, device))\n    toy.train(cfg, seeds, device)",
+     "called an agent's train 2 times"),
+])
+def test_claim_function_mistakes_fail_at_collection(project, old, new, message):
+    edit_claim(project, old, new)
+    r = run(project, "claims", "--device", "cuda" if "device 'cpu'" in message else "cpu")
+    if "device 'cpu'" in message and r.ret == pytest.ExitCode.INTERRUPTED and "torch sees no GPU" in r.stdout.str():
+        edit_claim(project, new, old.replace("device)", "'cpu')"))  # no GPU here: ask for cpu, train on cuda
+        edit_claim(project, old.replace("device)", "'cpu')"), "record(toy.train(cfg, seeds, 'cuda'))")
+        r = run(project, "claims", "--device", "cpu")
+        message = "trains on device 'cuda' while"
+    assert r.ret == pytest.ExitCode.INTERRUPTED, r.stdout.str()
+    assert message in r.stdout.str()
+    assert not records(project)
+
+
+@pytest.mark.parametrize("fault,message", [("unreported_nan", "unreported NaN"),
+                                           ("missing_metric", "metric 'auc_return' missing")])
+def test_unreported_nan_and_missing_metric_fail_the_point(project, fault, message):
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(fault=fault))
     r = run(project, "claims", "--no-verdicts")
     r.assert_outcomes(failed=8)
-    r.stdout.fnmatch_lines(["*unreported NaN*"])
-    assert not list((project.path / "results" / "quick" / "toy_trend").glob("size*.json"))
-    edit_claim(project, "returns[-1] = float('nan')", "returns[-1] = 0.0")
-    edit_claim(project, "metrics=curve_metrics(returns)", "metrics={'final_return': 1.0}")
-    r = run(project, "claims", "--no-verdicts")
-    r.assert_outcomes(failed=8)
-    r.stdout.fnmatch_lines(["*metric 'auc_return' missing*"])
+    r.stdout.fnmatch_lines([f"*{message}*"])
+    assert not records(project)
 
 
 def test_reported_divergence_is_an_outcome(project):
-    edit_claim(project, "members.append(",
-               "div = size == 8 and seed == 0\n        if div:\n            returns[-1] = float('nan')\n"
-               "        members.append(")
-    edit_claim(project, "params={\"total\": size})", "params={\"total\": size}, diverged=div, diverged_step=8 if div else None)")
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(fault="diverge_seed0_size8"))
     r = run(project, "claims")
     r.assert_outcomes(passed=8, failed=1)
 
 
-def test_spec_or_code_change_is_a_cache_miss_level_edit_is_not(project):
+def test_records_are_addressed_by_the_run_not_by_the_claim(project):
     run(project, "claims", "--no-verdicts").assert_outcomes(passed=8)
     edit_claim(project, "[1, 2, 4, 8]", "[1, 2, 4, 8, 16]")
     r = run(project, "claims", "--no-verdicts")
     assert "2 units ran, 8 reused" in r.stdout.str()
-    edit_claim(project, 'blocks="seed"', 'blocks="seed", threshold=0.01')
-    r = run(project, "claims", "--no-verdicts")
-    assert "10 units ran, 0 reused" in r.stdout.str()
-    edit_claim(project, "level * (i + 1)", "level * (i + 1.0)")
-    r = run(project, "claims", "--no-verdicts")
-    assert "10 units ran, 0 reused" in r.stdout.str()
+    edit_claim(project, 'blocks="seed"', 'blocks="seed", threshold=0.01')  # the verdict's business only
+    assert "0 units ran, 10 reused" in run(project, "claims", "--no-verdicts").stdout.str()
+    edit_claim(project, "cfg = toy.Config(", "# the same run, written differently\n    cfg = toy.Config(")
+    assert "0 units ran, 10 reused" in run(project, "claims", "--no-verdicts").stdout.str()
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(noise=0.2))
+    assert "10 units ran, 0 reused" in run(project, "claims", "--no-verdicts").stdout.str()
+    assert len(records(project)) == 20  # the old runs stay until `python -m harness gc`
+
+
+def test_two_claims_that_plan_the_same_run_compute_it_once(project):
+    counter = project.path / "counter.txt"
+    other = CLAIM.replace("test_toy_trend(", "test_toy_again(").replace("[1, 2, 4, 8]", "[2, 4, 8, 16]")
+    (project.path / "claims" / "test_toy_again.py").write_text(other)
+    edit_params(project, lambda d: d["claims"].update(toy_again=d["claims"]["toy_trend"]))
+    os.environ["TOY_COUNTER"] = str(counter)
+    try:
+        r = run(project, "claims", "--no-verdicts", "--workers", "1")
+    finally:
+        del os.environ["TOY_COUNTER"]
+    r.assert_outcomes(passed=16)
+    assert "16 points selected, 10 runs (0 cached, 10 to run, 6 shared between claims)" in r.stdout.str()
+    assert len(counter.read_text().splitlines()) == 10 and len(records(project)) == 10
+    shared = {u["key"] for u in design(project)["units"]} & {u["key"] for u in design(project, "toy_again")["units"]}
+    assert len(shared) == 6
+    rec = json.loads((project.path / "results" / design(project)["units"][-1]["path"]).read_text())
+    assert rec["provenance"]["made_for"] == ["toy_again size8", "toy_trend size8"]
+
+
+def test_collect_only_writes_no_design(project):
+    run(project, "claims", "--collect-only")
+    assert not (project.path / "results" / "quick" / "claims").exists()
 
 
 def test_corrupt_record_is_reported_and_recomputed(project):
     run(project, "claims", "--no-verdicts").assert_outcomes(passed=8)
-    rec = project.path / "results" / "quick" / "toy_trend" / "size4__s2-3.json"
+    rec = project.path / "results" / design(project)["units"][5]["path"]
     rec.write_text(rec.read_text()[:100])
     r = run(project, "claims", "--no-verdicts", "-s")
     assert "1 units ran, 7 reused" in r.stdout.str()
@@ -258,9 +313,9 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
            *(["-p", p] for p in PLUGINS)]
     cmd = [c for part in cmd for c in (part if isinstance(part, list) else [part])]
     proc = subprocess.Popen(cmd, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = project.path / "results" / "quick" / "toy_trend"
+    results = project.path / "results" / "quick" / "runs" / "toy"
     deadline = time.time() + 60
-    while time.time() < deadline and not list(results.glob("size*.json")):
+    while time.time() < deadline and not list(results.glob("*.json")):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -269,14 +324,14 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
     while time.time() < deadline and any(alive(int(pid)) for pid in pids.read_text().split()):
         time.sleep(0.05)
     assert not any(alive(int(pid)) for pid in pids.read_text().split()), "a worker outlived its killed driver"
-    done = {p.name for p in results.glob("size*.json")}
+    done = {p.name for p in results.glob("*.json")}
     assert 1 <= len(done) < 8
     assert not list(results.glob(".*.tmp"))
     before = counter.read_text().splitlines()
     subprocess.run(cmd, cwd=project.path, env=env, check=True, capture_output=True)
     after = counter.read_text().splitlines()[len(before):]
     assert len(after) == 8 - len(done)
-    assert len(list(results.glob("size*.json"))) == 8
+    assert len(list(results.glob("*.json"))) == 8
 
 
 def test_progress_line_on_a_terminal_only(monkeypatch):

@@ -54,7 +54,8 @@ def test_nan_in_member_1_freezes_it_and_leaves_the_others_bit_identical(referenc
     bad = faulty.members[1]
     assert bad.diverged and bad.diverged_step == 512  # detected in update 2, after its second rollout
     assert math.isnan(bad.metrics["final_return"]) and math.isnan(bad.curve_returns[-1])
-    assert bad.curve_returns[0] == clean.members[1].curve_returns[0]  # evaluated before it diverged
+    assert bad.curve_returns[:2] == clean.members[1].curve_returns[:2]  # step 0 and 256: before it diverged
+    assert bad.initial["final_return"] == bad.curve_returns[0] and math.isfinite(bad.curve_returns[0])
     assert bad.env_steps == 512 and all(np.isfinite(p).all() for p in enn.member_state(faulty_agent, 1, 3).values())
     for i in (0, 2):
         assert faulty.members[i].curve_returns == clean.members[i].curve_returns
@@ -66,11 +67,33 @@ def test_result_fields_and_json_round_trip(reference):
     res, _ = reference
     m = res.members[0]
     assert m.env_steps == 512 and m.updates == 2 * TINY.epochs * TINY.minibatches
-    assert m.curve_steps == [256, 512] and m.params["total"] == m.params["actor"] + m.params["critic"]
+    assert m.curve_steps == [0, 256, 512] and m.params["total"] == m.params["actor"] + m.params["critic"]
+    assert m.metrics["initial_return"] == m.curve_returns[0]  # the untrained policy
+    assert m.metrics["auc_return"] == pytest.approx(np.mean(m.curve_returns[1:]))
+    assert m.initial == {"final_return": m.curve_returns[0], "auc_return": m.curve_returns[0]}
     # actor 4->32->32->2 and critic 4->32->32->1, weights and biases
     assert m.params["actor"] == (4 * 32 + 32) + (32 * 32 + 32) + (32 * 2 + 2)
     assert m.flops == (2 + 6 * TINY.epochs) * m.params["total"] * 512
     assert RunResult.from_dict(res.to_dict()).to_dict() == res.to_dict()
+
+
+def test_the_step_0_evaluation_leaves_training_unchanged(reference, monkeypatch):
+    """The same run with the step-0 evaluation skipped (not run at all): the later evaluations, the losses and
+    the final weights are bit-identical, so evaluating the untrained policy draws from no training stream."""
+    clean, clean_agent = reference
+    real, calls = ppo.evaluate, []
+
+    def skip_the_first(act, env_id, seeds, episodes, **kw):
+        calls.append(env_id)
+        return real(act, env_id, seeds, episodes, **kw) if len(calls) > 1 else np.zeros(len(seeds))
+
+    monkeypatch.setattr(ppo, "evaluate", skip_the_first)
+    res, agent = ppo.train_agent(TINY, [0, 1, 2])
+    assert len(calls) == 3
+    for i in range(3):
+        assert res.members[i].curve_returns[1:] == clean.members[i].curve_returns[1:]
+        assert res.members[i].extra == clean.members[i].extra
+        assert _same_state(enn.member_state(agent, i, 3), enn.member_state(clean_agent, i, 3))
 
 
 def test_gae_matches_a_direct_sum_and_stops_at_episode_ends():
@@ -88,7 +111,7 @@ def test_gae_matches_a_direct_sum_and_stops_at_episode_ends():
 
 def test_the_episode_limit_applies_to_evaluation():
     cfg = dataclasses.replace(TINY, max_episode_steps=5, steps=256, num_envs=2, rollout=128)
-    assert ppo.train(cfg, [0]).members[0].curve_returns == [5.0]
+    assert ppo.train(cfg, [0]).members[0].curve_returns == [5.0, 5.0]  # step 0 and the end
 
 
 def test_continuous_actions_train_and_stay_finite():

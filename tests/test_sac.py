@@ -60,10 +60,10 @@ def test_nan_in_member_2_freezes_it_and_leaves_the_others_bit_identical(referenc
     bad = faulty.members[2]
     assert bad.diverged and bad.diverged_step == 250
     assert bad.env_steps == 250 and bad.updates == 149  # its env stopped; update 150 was never applied
-    assert bad.curve_steps == [100, 200, 300, 400]
-    assert np.isfinite(bad.curve_returns[:2]).all() and np.isnan(bad.curve_returns[2:]).all()
-    assert math.isnan(bad.metrics["final_return"])
-    assert bad.curve_returns[:2] == clean.members[2].curve_returns[:2]
+    assert bad.curve_steps == [0, 100, 200, 300, 400]  # step 0 (untrained), then evaluations at 100, 200
+    assert np.isfinite(bad.curve_returns[:3]).all() and np.isnan(bad.curve_returns[3:]).all()
+    assert math.isnan(bad.metrics["final_return"]) and bad.initial["final_return"] == bad.curve_returns[0]
+    assert bad.curve_returns[:3] == clean.members[2].curve_returns[:3]
 
     for i in (0, 1, 3):
         assert not faulty.members[i].diverged
@@ -92,9 +92,13 @@ def test_result_fields_and_json_round_trip(reference):
     obs, act, w = 3, 1, 32
     for m in res.members:
         assert m.env_steps == 400 and m.updates == 300 and not m.diverged
-        assert m.curve_steps == [100, 200, 300, 400] and len(m.curve_returns) == 4
+        assert m.curve_steps == [0, 100, 200, 300, 400] and len(m.curve_returns) == 5
+        assert m.metrics["initial_return"] == m.curve_returns[0]  # the untrained policy
         assert m.metrics["final_return"] == pytest.approx(np.mean(m.curve_returns[-2:]))
-        assert m.metrics["auc_return"] == pytest.approx(np.mean(m.curve_returns))
+        assert m.metrics["auc_return"] == pytest.approx(np.mean(m.curve_returns[1:]))
+        assert m.initial == {"final_return": m.curve_returns[0], "auc_return": m.curve_returns[0]}
+        if block == "mlp":  # no update before step 100 (learning_starts), and the same evaluation protocol
+            assert m.curve_returns[0] == m.curve_returns[1]
         assert m.params["total"] == m.params["actor"] + m.params["critic"]
         assert m.flops == 6.0 * m.params["total"] * TINY.batch_size * m.updates
         assert m.wall_time > 0 and m.extra["alpha"] > 0
@@ -106,6 +110,24 @@ def test_result_fields_and_json_round_trip(reference):
     back = RunResult.from_dict(json.loads(json.dumps(res.to_dict())))
     assert back.members[0].curve_returns == res.members[0].curve_returns
     assert back.config["block"] == block
+
+
+def test_the_step_0_evaluation_leaves_training_unchanged(reference, monkeypatch):
+    """The same run with the step-0 evaluation skipped (not run at all): every later evaluation and every
+    member's final state are bit-identical, so evaluating the untrained policy draws from no training stream."""
+    block, (clean, clean_agent) = reference
+    real, calls = sac.evaluate, []
+
+    def skip_the_first(act, env_id, seeds, episodes):
+        calls.append(env_id)
+        return real(act, env_id, seeds, episodes) if len(calls) > 1 else np.zeros(len(seeds))
+
+    monkeypatch.setattr(sac, "evaluate", skip_the_first)
+    res, agent = sac.train_agent(_tiny(block), [0, 1, 2, 3])
+    assert len(calls) == 5
+    for i in range(4):
+        assert res.members[i].curve_returns[1:] == clean.members[i].curve_returns[1:]
+        assert _same_state(enn.member_state(agent, i, 4), enn.member_state(clean_agent, i, 4))
 
 
 def test_critic_target_is_min_of_twin_targets_minus_alpha_logp_and_bootstraps_unless_terminated():

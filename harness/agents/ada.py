@@ -20,13 +20,15 @@ surrogate, entropy bonus, a value loss on normalized targets (``ReturnScale``), 
 over the minibatch, Adam with a linearly annealed lr and gradient-norm clipping: the defaults of
 ``harness.agents.ppo`` unless a field says otherwise.
 
-Evaluation (every ``eval_every`` env steps and at the end): one episode on each of ``eval_tasks`` held-out
-tasks (never in the training pool), actions sampled from the policy, memory starting empty. Recorded per
-task: the score of every trial (bandits: expected reward, see ``evaluate``). Metrics:
-``final_return``/``auc_return`` (mean episode score, from the curve of evaluations), ``gain_median`` and
-``gain_p20`` (last trial minus first trial: median and 20th percentile over held-out tasks, as AdA
-reports), ``gain_mean``, ``first_trial``, ``last_trial``, and for bandits ``normalized_score`` = (agent -
-random) / (best reference policy - random) on the same tasks.
+Evaluation (of the untrained policy at step 0, then every ``eval_every`` env steps and at the end): one
+episode on each of ``eval_tasks`` held-out tasks (never in the training pool), actions sampled from the
+policy, memory starting empty. Recorded per task: the score of every trial (bandits: expected reward, see
+``evaluate``). Metrics: ``final_return``/``auc_return`` (mean episode score, from the curve of
+evaluations after step 0), ``gain_median`` and ``gain_p20`` (last trial minus first trial: median and 20th
+percentile over held-out tasks, as AdA reports), ``gain_mean``, ``first_trial``, ``last_trial``, and for
+bandits ``normalized_score`` = (agent - random) / (best reference policy - random) on the same tasks,
+all of the last evaluation; ``MemberResult.initial`` holds the same metrics of the step-0 evaluation.
+Evaluation has its own env and action streams (``evaluate``), so it draws nothing that training uses.
 
 Seeds are trained one after another (a transformer ensemble would need batched attention weights; not
 done). Deterministic for a seed on CPU; a member whose loss goes non-finite stops training and is
@@ -46,7 +48,7 @@ from torch.nn import functional as F
 
 from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
 from harness.tasks import TaskPool, bandits, darkroom
 
 TASKS = ("bandits", "darkroom")
@@ -310,6 +312,20 @@ def evaluate(policy: Policy, cfg: Config, tasks: np.ndarray, actions: int) -> np
     return out
 
 
+def eval_metrics(scores: np.ndarray, refs: dict[str, float] | None) -> dict[str, float]:
+    """The adaptation metrics of one evaluation (``evaluate``'s scores, (n_tasks, trials)): the gain from the
+    first trial to the last (median, 20th percentile, mean over tasks), the first and last trials' mean
+    scores and, for bandits (``refs`` given), the normalized score."""
+    gain = scores[:, -1] - scores[:, 0]
+    out = dict(gain_median=float(np.median(gain)), gain_p20=float(np.percentile(gain, 20)),
+               gain_mean=float(gain.mean()), first_trial=float(scores[:, 0].mean()),
+               last_trial=float(scores[:, -1].mean()))
+    if refs is not None:
+        per_pull = float(scores.sum(1).mean()) / (bandits.PULLS * bandits.TRIALS)
+        out["normalized_score"] = bandits.normalized_score(per_pull, refs)
+    return out
+
+
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one agent per seed (one after another); returns one MemberResult per seed."""
@@ -354,6 +370,10 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
         curve.append(float(last_eval.sum(1).mean()))
         per_trial.append(last_eval.mean(0).tolist())
 
+    # step 0: the untrained policy, with the protocol of every later evaluation; ``evaluate`` has its own env
+    # and action generator, so training draws the same numbers with or without it
+    run_eval(0)
+    initial = {**untrained_metrics(curve), **eval_metrics(last_eval, refs)}
     for update in range(1, cfg.updates + 1):
         if cfg.anneal_lr:
             opt.param_groups[0]["lr"] = cfg.lr * (1.0 - (update - 1) / cfg.updates)
@@ -434,22 +454,13 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
         report_progress(env_steps, cfg.updates * e * t_len, curve[-1] if curve else None)
 
     metrics = curve_metrics(curve)
-    if diverged_step is None and last_eval is not None:
-        gain = last_eval[:, -1] - last_eval[:, 0]
-        metrics.update(gain_median=float(np.median(gain)), gain_p20=float(np.percentile(gain, 20)),
-                       gain_mean=float(gain.mean()),
-                       first_trial=float(last_eval[:, 0].mean()), last_trial=float(last_eval[:, -1].mean()))
-        if refs is not None:
-            per_pull = float(last_eval.sum(1).mean()) / (bandits.PULLS * bandits.TRIALS)
-            metrics["normalized_score"] = bandits.normalized_score(per_pull, refs)
+    if diverged_step is None:
+        metrics.update(eval_metrics(last_eval, refs))
     else:
-        metrics.update(gain_median=math.nan, gain_p20=math.nan, gain_mean=math.nan, first_trial=math.nan,
-                       last_trial=math.nan)
-        if refs is not None:
-            metrics["normalized_score"] = math.nan
+        metrics.update({k: math.nan for k in eval_metrics(last_eval, refs)})
     n_params = sum(p.numel() for p in policy.parameters())
     member = MemberResult(
-        seed=int(seed), metrics=metrics, curve_steps=curve_steps, curve_returns=curve,
+        seed=int(seed), metrics=metrics, curve_steps=curve_steps, curve_returns=curve, initial=initial,
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
         params={"policy": n_params, "total": n_params}, flops=training_flops(n_params, trained=cfg.epochs * env_steps, acted=env_steps),
         wall_time=time.perf_counter() - start,

@@ -31,9 +31,13 @@ previous action are zeroed there). Each replayed sequence starts from a zero sta
 the replayed state forward; not done here). Optimizers: Adam, world model lr 1e-4 (eps 1e-8, gradient norm
 clipped at 1000), actor and critic lr 3e-5 (eps 1e-5, clipped at 100), as in the paper's first release.
 
-Evaluation every ``eval_every`` env steps and at the end: ``eval_episodes`` episodes with the actor's mode,
-on evaluation envs seeded by the seed only. Seeds train one after another. Deterministic for a seed on
-CPU; a non-finite loss stops the member, which is reported ``diverged`` with NaN metrics.
+Evaluation of the untrained agent at step 0, then every ``eval_every`` env steps and at the end:
+``eval_episodes`` episodes with the actor's mode, on evaluation envs seeded by the seed only. Evaluation
+samples the posterior latents from the member's "explore" generator, as acting does; the step-0 evaluation
+restores that generator's state afterwards, so training is the same with or without it. Seeds train one
+after another. Deterministic for a seed on CPU; a non-finite loss stops the member, which is reported
+``diverged`` with NaN metrics (its step-0 evaluation stays). Training compute (``MemberResult.flops``) is
+counted by the 6N rule over the trained samples (see ``train_one``).
 
 Only Discrete action spaces and vector (Box) observations are supported (a CNN encoder for pixels is not
 written); anything else is a clear error.
@@ -51,8 +55,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harness.agents.common import training_flops
 from harness.envs import derive_seed, env_seed, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
 
 PRESETS: dict[str, dict[str, int]] = {
     # deterministic state, hidden units, hidden layers per MLP, latent variables x classes
@@ -483,9 +488,14 @@ def train_one(cfg: Config, seed: int, device: str = "cpu") -> tuple[MemberResult
     actor = Actor(agent)
     replay = Replay(2 * cfg.steps + 1, obs_dim, actions)  # an episode's end adds its next first step
 
+    # step 0: the untrained agent, evaluated as every later evaluation is; it draws the posterior latents from
+    # ``gen``, which training uses too, so its state is put back and training stays as it is without it
+    gen_state = gen.get_state()
+    curve_steps, curve, losses = [0], [evaluate(agent, cfg, seed)], []
+    gen.set_state(gen_state)
+
     obs, _ = env.reset(seed=env_seed(cfg.env_id, derive_seed(seed, "env")))
     i = replay.add(obs.ravel(), 0.0, 1.0, True)
-    curve_steps, curve, losses = [], [], []
     diverged_step, updates, owed = None, 0, 0.0
     next_eval = min(cfg.eval_every, cfg.steps)
     for step in range(1, cfg.steps + 1):
@@ -524,13 +534,18 @@ def train_one(cfg: Config, seed: int, device: str = "cpu") -> tuple[MemberResult
             next_eval = min(next_eval + cfg.eval_every, cfg.steps)
             report_progress(step, cfg.steps, curve[-1])
     env.close()
-    n_params = sum(x.numel() for x in [*agent.wm.parameters(), *agent.ac.parameters()])
+    n_wm = sum(x.numel() for x in agent.wm.parameters())
+    n_ac = sum(x.numel() for x in agent.ac.parameters())
+    # Training compute (6N rule), approximately: per update the world model trains on batch x seq_len replayed
+    # steps and the actor-critic on batch x seq_len (starts) x horizon imagined states; forward-only passes
+    # (the world model imagining, the slow critic's targets, acting in the env) are not counted.
+    flops = (training_flops(n_wm, trained=updates * cfg.batch * cfg.seq_len)
+             + training_flops(n_ac, trained=updates * cfg.batch * cfg.seq_len * cfg.horizon))
     member = MemberResult(
         seed=int(seed), metrics=curve_metrics(curve), curve_steps=curve_steps, curve_returns=curve,
-        diverged=diverged_step is not None, diverged_step=diverged_step,
-        env_steps=curve_steps[-1] if curve_steps else 0, updates=updates,
-        params={"world_model": sum(x.numel() for x in agent.wm.parameters()),
-                "actor_critic": sum(x.numel() for x in agent.ac.parameters()), "total": n_params},
+        initial=untrained_metrics(curve), diverged=diverged_step is not None, diverged_step=diverged_step,
+        env_steps=curve_steps[-1], updates=updates,
+        params={"world_model": n_wm, "actor_critic": n_ac, "total": n_wm + n_ac}, flops=flops,
         wall_time=time.perf_counter() - start,
         extra={"size": cfg.size, **PRESETS[cfg.size],
                "final_losses": {k: float(np.mean([d[k] for d in losses[-50:]])) for k in losses[0]} if losses else {}})

@@ -34,8 +34,11 @@ model's training FLOPs equal those of a model of ``flop_match_params`` parameter
 (read from the same run, mid-schedule, so it is a lower bound on a run scheduled for that compute).
 Seeds train one after another (each seed: its own init, batches, dropout and evaluation streams).
 There is no env-step learning curve: the recorded curve is the normalized score against gradient steps (at
-the FLOP-matched step and at the end), and the metrics are the scores and losses above, not
-final_return/auc_return.
+step 0, before the first gradient step, then at the FLOP-matched step and at the end), and the metrics are
+the scores and losses above, not final_return/auc_return. The step-0 checkpoint (the untrained model,
+evaluated and measured as every later one) gives ``MemberResult.initial``: the same metrics for the
+untrained model (its score also as the FLOP-matched score). Checkpoints run in eval mode (no dropout) and
+evaluation has its own generator, so they draw nothing that training uses.
 """
 from __future__ import annotations
 
@@ -415,6 +418,14 @@ def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequenc
         checkpoints.append({"step": step, **out})
         return out
 
+    # step 0: the untrained model, evaluated and measured as every later checkpoint is; a checkpoint draws
+    # from no training stream (eval mode: no dropout; evaluation has its own generator)
+    untrained = checkpoint(0)
+    initial = {NORMALIZED_SCORE: untrained[NORMALIZED_SCORE],
+               "normalized_score_flop_matched": untrained[NORMALIZED_SCORE],
+               "train_loss": untrained["train_loss"], "val_loss": untrained["val_loss"],
+               **{k: v for k, v in untrained.items() if k.startswith("score/")}}
+
     model.train()
     for step in range(1, cfg.steps + 1):
         for g in opt.param_groups:
@@ -442,13 +453,13 @@ def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequenc
         curve_steps.append(diverged_step)
         curve.append(math.nan)
     else:
-        at_match = checkpoints[0] if match_step is not None else final
+        at_match = next(c for c in checkpoints if c["step"] == match_step) if match_step is not None else final
         metrics = {NORMALIZED_SCORE: final[NORMALIZED_SCORE],
                    "normalized_score_flop_matched": at_match[NORMALIZED_SCORE],
                    "train_loss": final["train_loss"], "val_loss": final["val_loss"],
                    **{k: v for k, v in final.items() if k.startswith("score/")}}
     return MemberResult(
-        seed=seed, metrics=metrics, curve_steps=curve_steps, curve_returns=curve,
+        seed=seed, metrics=metrics, curve_steps=curve_steps, curve_returns=curve, initial=initial,
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=0,
         updates=len(running), params={"transformer": n_params, "total": n_params},
         flops=training_flops(n_params, trained=tokens * len(running)), wall_time=time.perf_counter() - start,

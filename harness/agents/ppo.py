@@ -16,11 +16,13 @@ budget, gamma 0.99, lambda 0.95, clip 0.2, entropy 0.01, value 0.5, grad-norm 0.
 size both networks alike; ``steps`` is the env-step budget per member and every schedule (the lr
 annealing) is scaled to it, as scaling-law studies do.
 
-Seed vectorization (DESIGN.md, "Unit of work"). M = len(seeds) members train side by side through
-``harness.nn`` ensemble layers; member i has its own N training environments (seeded from its "env/j"
-streams), action-sampling stream ("explore"), minibatch shuffling stream ("minibatch"), weights ("init")
-and optimizer state, so member i behaves as a run with seed i alone would (to floating-point rounding).
-Observations are flattened (MinAtar's 10x10xC boolean grids become 100*C inputs).
+Seed vectorization. M = len(seeds) members train side by side through ``harness.nn`` ensemble layers;
+member i has its own N training environments (seeded from its "env/j" streams), action-sampling stream
+("explore"), minibatch shuffling stream ("minibatch"), weights ("init") and optimizer state, so member i
+behaves as a run with seed i alone would (to floating-point rounding). Evaluation (the policy's mode, on
+separate envs seeded from "eval") draws from none of these streams, so the step-0 evaluation of the
+untrained policy leaves training unchanged. Observations are flattened (MinAtar's 10x10xC boolean grids
+become 100*C inputs).
 
 Divergence. A member whose loss or gradient norm is not finite is frozen before the optimizer step that
 would use it (``EnsembleAdam.step(frozen=...)``): its weights and moments stay as they were, it stops
@@ -42,7 +44,7 @@ from torch import Tensor, nn
 from harness import nn as enn
 from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed, env_seed, evaluate, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Config:
     adam_eps: float = 1e-5
     eval_every: int = 10_000
     """Evaluate the deterministic policy (argmax / mean) after the rollout that crosses each multiple of
-    this many env steps, and once more at the end."""
+    this many env steps, and once more at the end; the untrained policy is evaluated too, at step 0."""
     eval_episodes: int = 10
     max_episode_steps: int | None = None
     """Time limit for training and evaluation episodes (None: the env's registered limit). MinAtar games
@@ -232,6 +234,9 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> tuple
         for i in range(m):
             curves[i].append(math.nan if i in frozen else float(scores[i]))
 
+    # step 0: the untrained policy, same protocol as every later evaluation (the mode, the "eval" episodes);
+    # evaluation draws from no training stream (its own envs, no sampling), so training is unchanged by it
+    run_eval(0)
     for update in range(1, cfg.updates + 1):
         if cfg.anneal_lr:
             opt.param_groups[0]["lr"] = cfg.lr * (1.0 - (update - 1) / cfg.updates)
@@ -348,7 +353,8 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> tuple
         n_params = n_actor + n_critic + n_extra
         members.append(MemberResult(
             seed=int(s), metrics=curve_metrics(curves[i]), curve_steps=list(curve_steps),
-            curve_returns=curves[i], diverged=i in frozen, diverged_step=diverged_step.get(i),
+            curve_returns=curves[i], initial=untrained_metrics(curves[i]), diverged=i in frozen,
+            diverged_step=diverged_step.get(i),
             env_steps=int(env_steps[i]), updates=int(updates_done[i]),
             params={"actor": n_actor + n_extra, "critic": n_critic, "total": n_params},
             flops=training_flops(n_params, trained=cfg.epochs * int(env_steps[i]), acted=int(env_steps[i])), wall_time=wall / m,

@@ -6,13 +6,14 @@ The update follows Stable-Baselines3 2.x ``SAC.train`` step by step (see ``updat
 ``Config`` are SB3's unless a field says otherwise, so that ``benchmarks/sac_vs_sb3.py`` compares like
 with like.
 
-Seed vectorization (DESIGN.md, "Unit of work"). M = len(seeds) members train side by side: every weight
-tensor has a leading member dimension (``harness.nn``), so one batched forward/backward serves all of them.
-Each member has its own environment, replay buffer, optimizer state and RNG streams, all derived from its
-seed alone with ``derive_seed(seed, stream)``: "init/actor", "init/critic" (weights; separate streams so
-that the actor's initial weights do not change when only the critic's size does), "env" (training env and
-warm-up actions), "explore" (policy noise when acting), "replay" (minibatch indices), "update" (policy
-noise in the losses), "eval" (evaluation episodes, in ``harness.envs.evaluate``). Member i therefore
+Seed vectorization. M = len(seeds) members train side by side: every weight tensor has a leading member
+dimension (``harness.nn``), so one batched forward/backward serves all of them. Each member has its own
+environment, replay buffer, optimizer state and RNG streams, all derived from its seed alone with
+``derive_seed(seed, stream)``: "init/actor", "init/critic" (weights; separate streams so that the actor's
+initial weights do not change when only the critic's size does), "env" (training env and warm-up
+actions), "explore" (policy noise when acting), "replay" (minibatch indices), "update" (policy noise in
+the losses), "eval" (evaluation episodes, in ``harness.envs.evaluate``; evaluation draws from no training
+stream, so the step-0 evaluation of the untrained policy leaves training unchanged). Member i therefore
 behaves as a run with seed i alone would; batching changes floating-point results at most at rounding
 level (tests/test_sac.py states the tolerance).
 
@@ -48,7 +49,7 @@ from torch.nn import functional as F
 from harness import nn as enn
 from harness.agents.common import training_flops
 from harness.envs import derive_seed, evaluate, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's clamp on the policy's log standard deviation
 BLOCKS = ("mlp", "simba")
@@ -63,7 +64,8 @@ class Config:
     steps: int = 100_000
     """Environment steps per member, warm-up included."""
     eval_every: int = 5_000
-    """Evaluate the deterministic policy every this many env steps (and once more at the end)."""
+    """Evaluate the deterministic policy every this many env steps (and once more at the end); the untrained
+    policy is evaluated too, at step 0."""
     eval_episodes: int = 10
     """Episodes per evaluation (seeded from the member's "eval" stream, identical across levels)."""
     learning_starts: int = 100
@@ -370,6 +372,11 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
             returns[live] = evaluate(act, cfg.env_id, [seeds[i] for i in live], cfg.eval_episodes)
         return returns
 
+    # step 0: the untrained policy, with the same protocol as every later evaluation (deterministic policy,
+    # the "eval" episodes); it draws from no training stream, so training is the same with or without it
+    curve_steps.append(0)
+    curve_returns.append(evaluate_live())
+
     n_updates = 0
     obs = np.stack([env.reset()[0] for env in envs]).astype(np.float32)
     for step in range(1, cfg.steps + 1):  # ``step`` counts env steps of each live member, this one included
@@ -419,8 +426,8 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
         returns = [float(v) for v in curves[i]]
         members.append(MemberResult(
             seed=seed, metrics=curve_metrics(returns), curve_steps=list(curve_steps), curve_returns=returns,
-            diverged=i in diverged_step, diverged_step=diverged_step.get(i), env_steps=int(env_steps[i]),
-            updates=int(updates[i]), params=params,
+            initial=untrained_metrics(returns), diverged=i in diverged_step, diverged_step=diverged_step.get(i),
+            env_steps=int(env_steps[i]), updates=int(updates[i]), params=params,
             flops=training_flops(params["total"], trained=cfg.batch_size * float(updates[i])),
             wall_time=wall / m, extra={"alpha": alphas[i]}))
     return RunResult(members=members, config=asdict(cfg), device=str(device)), agent

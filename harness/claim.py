@@ -1,0 +1,234 @@
+"""The claim vocabulary: the validated ``@pytest.mark.claim(...)`` marker (``ClaimSpec``) and the claim
+docstring's labelled paragraphs. Pure: no pytest, no records, no statistics beyond the list of directions.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from harness import trend
+from harness.records import canonical_hash
+
+STEPS_TO_THRESHOLD = "steps_to_threshold"  # a metric the verdict computes from the curves (see ClaimSpec.reach)
+
+SCALES = ("log", "ordinal")
+LAW_X = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}
+"""What a fitted law is a function of: the axis value, or a quantity recorded per run."""
+DERIVED = ("compute_optimal",)
+
+
+class ClaimSpecError(ValueError):
+    """The claim marker is invalid; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """Everything that decides a claim's verdict, fixed before running (the ``claim`` marker)."""
+
+    axis: str
+    """The parametrized argument that is the scaling axis."""
+    metrics: dict[str, str]
+    """metric name -> direction (increasing | decreasing | non_increasing | non_decreasing)."""
+    margin: float = 0.0
+    """For non_* directions: the largest change per doubling (per level for ordinal axes) that still counts
+    as "no gain"; in normalized units when reference scores are given."""
+    threshold: float = 0.0
+    """For strict directions: the smallest change per doubling that counts as a trend (0: any)."""
+    blocks: tuple[str, ...] = ()
+    """What pairs observations across levels: "seed" and/or parametrized arguments (e.g. a task)."""
+    random_score: float | None = None
+    """Score of a uniformly random policy: normalized score 0 (and the floor for diverged runs)."""
+    reference_score: float | None = None
+    """Score of the validated agent at a known budget: normalized score 1."""
+    scale: str = "log"
+    """"log": levels are magnitudes, slopes are per doubling; "ordinal": slopes are per step of the list."""
+    contrast: str | None = None
+    """For interaction claims: a parametrized argument with two values (A, B in declared order); the
+    claim is about slope(B) - slope(A) along the axis."""
+    conjunction: bool = False
+    """Several metrics stated as one claim: REPRODUCED only if every metric is, CONTRADICTED if any is."""
+    law: str | None = None
+    """Also fit a power law ``metric - random_score = a * x ** b`` per seed and report its exponent with a
+    t-interval over seeds (harness.scaling): x is "axis", "env_steps", "params" or "flops". Reported beside
+    the verdict; it does not change it."""
+    derive: str | None = None
+    """A two-axis claim judged on a quantity derived from the whole grid, not on a trend along ``axis``.
+    "compute_optimal": over a grid of model sizes (``axis``) x budgets (``over``), the compute-optimal
+    size N*(C) (recorded parameter counts and training FLOPs) is found at log-spaced compute budgets and
+    ``N* ~ C ** e`` is fitted per seed; the metric's direction names the claimed sign of e, and the verdict
+    is REPRODUCED when the (1 - 2 alpha) t-interval of e over seeds lies on the claimed side of 0,
+    CONTRADICTED when it lies on the other side, INCONCLUSIVE otherwise."""
+    over: str | None = None
+    """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget)."""
+    controls: tuple[Any, ...] | None = None
+    """Axis levels that are run and shown (a negative control, say) but left out of the trend test."""
+    reach: float | None = None
+    """For the metric ``steps_to_threshold`` (data efficiency): the evaluation return that counts as reaching
+    the task. The verdict computes it per member from the learning curve (``steps_to_threshold``):
+    the env steps of the first evaluation at or above ``reach``; a run that never gets there is censored at
+    the claim's env-step budget + 1 and ranks last."""
+
+    FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
+              "contrast", "conjunction", "law", "derive", "over", "controls", "reach")
+    OPTIONAL = ("law", "derive", "over", "controls", "reach")
+    """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
+    their hash, and their records stay valid."""
+
+    @classmethod
+    def from_marker(cls, args: Sequence[Any], kwargs: Mapping[str, Any], where: str = "") -> "ClaimSpec":
+        at = f"{where}: " if where else ""
+        if args:
+            raise ClaimSpecError(f"{at}the claim marker takes keyword arguments only, e.g. "
+                                 "@pytest.mark.claim(axis='width', metrics={'auc_return': 'increasing'})")
+        unknown = set(kwargs) - set(cls.FIELDS)
+        if unknown:
+            raise ClaimSpecError(f"{at}unknown claim marker argument(s) {sorted(unknown)}; valid: {', '.join(cls.FIELDS)}")
+        for req in ("axis", "metrics"):
+            if req not in kwargs:
+                raise ClaimSpecError(f"{at}the claim marker needs `{req}=`")
+        axis, metrics = kwargs["axis"], kwargs["metrics"]
+        if not isinstance(axis, str) or not axis:
+            raise ClaimSpecError(f"{at}axis must be the name of a parametrized argument, got {axis!r}")
+        if not isinstance(metrics, Mapping) or not metrics:
+            raise ClaimSpecError(f"{at}metrics must map metric name -> direction, e.g. {{'auc_return': 'increasing'}}")
+        for m, d in metrics.items():
+            if d not in trend.DIRECTIONS:
+                raise ClaimSpecError(f"{at}metric {m!r} has direction {d!r}; use one of {', '.join(trend.DIRECTIONS)}")
+        blocks = kwargs.get("blocks") or ()
+        blocks = (blocks,) if isinstance(blocks, str) else tuple(blocks)
+        spec = cls(axis=axis, metrics=dict(metrics), margin=float(kwargs.get("margin", 0.0)),
+                   threshold=float(kwargs.get("threshold", 0.0)), blocks=blocks,
+                   random_score=_opt_float(kwargs.get("random_score")),
+                   reference_score=_opt_float(kwargs.get("reference_score")),
+                   scale=kwargs.get("scale", "log"), contrast=kwargs.get("contrast"),
+                   conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
+                   derive=kwargs.get("derive"), over=kwargs.get("over"),
+                   controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None,
+                   reach=_opt_float(kwargs.get("reach")))
+        spec._check(at)
+        return spec
+
+    def _check(self, at: str) -> None:
+        strict = [m for m, d in self.metrics.items() if d in ("increasing", "decreasing")]
+        loose = [m for m in self.metrics if m not in strict]
+        if self.margin < 0 or self.threshold < 0:
+            raise ClaimSpecError(f"{at}margin and threshold are magnitudes per doubling and must be >= 0")
+        if self.margin and not loose:
+            raise ClaimSpecError(f"{at}margin applies to non_increasing/non_decreasing metrics only; use threshold= "
+                                 "for the smallest trend that counts in an increasing/decreasing claim")
+        if self.threshold and not strict:
+            raise ClaimSpecError(f"{at}threshold applies to increasing/decreasing metrics only; use margin= for "
+                                 "the largest change that still counts as no gain")
+        if (self.random_score is None) != (self.reference_score is None):
+            raise ClaimSpecError(f"{at}give both random_score and reference_score (to normalize scores) or neither")
+        if self.random_score is not None and self.random_score == self.reference_score:
+            raise ClaimSpecError(f"{at}reference_score must differ from random_score")
+        if self.scale not in SCALES:
+            raise ClaimSpecError(f"{at}scale must be 'log' (levels are magnitudes) or 'ordinal', got {self.scale!r}")
+        if self.contrast is not None:
+            if self.contrast == self.axis:
+                raise ClaimSpecError(f"{at}contrast must name a parametrized argument other than the axis")
+            if loose:
+                raise ClaimSpecError(f"{at}a contrast claim tests a difference of slopes: use increasing/decreasing "
+                                     f"directions (not {', '.join(self.metrics[m] for m in loose)})")
+            if self.margin or self.threshold:
+                raise ClaimSpecError(f"{at}margin/threshold are not supported for contrast claims")
+        if self.law is not None and self.law not in LAW_X:
+            raise ClaimSpecError(f"{at}law={self.law!r}: fit the law against one of {', '.join(LAW_X)}")
+        if self.law is not None and self.law == "axis" and self.scale != "log":
+            raise ClaimSpecError(f"{at}law='axis' needs scale='log' (a power law of magnitudes)")
+        if self.derive is not None:
+            if self.derive not in DERIVED:
+                raise ClaimSpecError(f"{at}derive={self.derive!r} is unknown; known: {', '.join(DERIVED)}")
+            if not self.over or self.over == self.axis:
+                raise ClaimSpecError(f"{at}derive={self.derive!r} needs over= naming the grid's second parametrized "
+                                     f"argument (not the axis {self.axis!r}), e.g. over='steps'")
+            if loose or self.contrast or self.margin or self.threshold or self.law:
+                raise ClaimSpecError(f"{at}a derived claim states the sign of an exponent: use increasing/decreasing "
+                                     "directions, without contrast, margin, threshold or law")
+        elif self.over is not None:
+            raise ClaimSpecError(f"{at}over= is only used with derive=")
+        if (STEPS_TO_THRESHOLD in self.metrics) != (self.reach is not None):
+            raise ClaimSpecError(f"{at}the metric {STEPS_TO_THRESHOLD!r} and reach= (the return that counts as "
+                                 "reaching the task, fixed before running) go together: give both or neither")
+        if self.reach is not None and self.normalized:
+            raise ClaimSpecError(f"{at}{STEPS_TO_THRESHOLD!r} counts env steps and is not normalized: drop "
+                                 "random_score/reference_score from this claim")
+        if self.controls is not None and (self.derive or self.contrast):
+            raise ClaimSpecError(f"{at}controls= (axis levels run and shown but left out of the trend) is not "
+                                 "supported with derive= or contrast=")
+
+    def check_parametrized(self, argnames: Sequence[str], levels: Sequence[Any], where: str = "",
+                           contrast_values: Sequence[Any] | None = None) -> None:
+        """Validate the spec against the claim function's parametrization."""
+        at = f"{where}: " if where else ""
+        for name, what in [(self.axis, "axis"), *[(b, "blocks") for b in self.blocks if b != "seed"],
+                           *([(self.contrast, "contrast")] if self.contrast else []),
+                           *([(self.over, "over")] if self.over else [])]:
+            if name not in argnames:
+                raise ClaimSpecError(f"{at}{what}={name!r} is not a parametrized argument; add "
+                                     f"@pytest.mark.parametrize({name!r}, [...]) or name one of: "
+                                     f"{', '.join(argnames) or '(none parametrized)'}")
+        unknown = [c for c in self.controls or () if repr(c) not in map(repr, levels)]
+        if unknown:
+            raise ClaimSpecError(f"{at}controls={list(unknown)} are not levels of the axis {self.axis!r} "
+                                 f"({list(levels)}); a control must also be one of its parametrized values")
+        if len(set(map(repr, levels)) - set(map(repr, self.controls or ()))) < 2:
+            raise ClaimSpecError(f"{at}the axis {self.axis!r} needs at least 2 distinct levels outside controls=")
+        if self.scale == "log" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                           for v in levels):
+            raise ClaimSpecError(f"{at}scale='log' needs positive numeric levels, got {list(levels)}; use "
+                                 "scale='ordinal' for levels that are not magnitudes")
+        if self.contrast and (contrast_values is None or len(contrast_values) != 2):
+            raise ClaimSpecError(f"{at}contrast={self.contrast!r} must have exactly 2 values, got {contrast_values}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if not (k in self.OPTIONAL and v is None)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ClaimSpec":
+        return cls.from_marker((), {k: v for k, v in d.items()})
+
+    @property
+    def hash(self) -> str:
+        return canonical_hash(self.to_dict())
+
+    @property
+    def normalized(self) -> bool:
+        return self.random_score is not None
+
+    def normalize(self, y: np.ndarray) -> np.ndarray:
+        if not self.normalized:
+            return y
+        return (y - self.random_score) / (self.reference_score - self.random_score)
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+DOC_LABELS = ("source", "departures", "pilot")  # the labelled paragraphs of a claim docstring
+
+
+def parse_docstring(doc: str | None) -> dict[str, str]:
+    """statement (first line), source, departures, pilot: the labelled paragraphs of a claim docstring."""
+    doc = (doc or "").strip()
+    lines = doc.splitlines()
+    out = {"statement": lines[0].strip() if lines else "", "text": doc}
+    labels = "|".join(DOC_LABELS)
+    for label in DOC_LABELS:
+        m = re.search(rf"^{label}s?:\s*(.*?)(?=^(?:{labels})s?:|\Z)", doc, flags=re.S | re.M | re.I)
+        out[label] = " ".join(m.group(1).split()) if m else ""
+    return out
+
+
+def axis_coordinate(spec: ClaimSpec, value: Any, all_levels: Sequence[Any]) -> float:
+    """log2(level) on log scales (slopes per doubling), the index in the declared list on ordinal ones."""
+    if spec.scale == "log":
+        return math.log2(float(value))
+    return float([repr(v) for v in all_levels].index(repr(value)))
