@@ -3,7 +3,7 @@
 Source: Adaptive Agent Team 2023, "Human-Timescale Adaptation in an Open-Ended Task Space",
 arXiv:2301.07608 (abstract, VERIFIED: scaling "with respect to ... richness of the training task
 distribution"; secondary: "median and 20th percentile adaptation scales positively with an increase in
-task pool size"). Catalog: shared/CLAIMS.md C15.
+task pool size").
 Departures: Bernoulli 5-armed bandits (4 trials of 10 pulls) instead of XLand 2.0; the pool is N tasks
 (arm-mean vectors) drawn once per seed from the training split, or a fresh task every episode
 ("unlimited"), instead of XLand's procedurally generated worlds, games and co-players; the same 2-layer,

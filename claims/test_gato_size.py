@@ -1,8 +1,7 @@
 """A Gato-style generalist, behaviour-cloned on expert data of several games, improves with parameters.
 
 Source: Reed et al. 2022, "A Generalist Agent", arXiv:2205.06175 (SECONDARY, gwern annotation: sizes
-"0.08b, 0.36b, & 1.2b parameters"; "performance ... will increase with scale in parameters"). Catalog:
-shared/CLAIMS.md C16.
+"0.08b, 0.36b, & 1.2b parameters"; "performance ... will increase with scale in parameters").
 Departures: 3 MinAtar games (Breakout, SpaceInvaders, Freeway) with expert data generated here by PPO
 behaviour policies (the expert part of the mgdt_size dataset, harness/offline.py) instead of 604 tasks of
 expert data; the Decision Transformer backbone of mgdt_size without return tokens (observation and action

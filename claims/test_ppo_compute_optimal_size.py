@@ -1,7 +1,7 @@
 """The compute-optimal model size of PPO grows with the training compute budget.
 
 Source: Hilton, Tang, Schulman 2023, arXiv:2301.13442 (abstract, VERIFIED: "the optimal model size scales
-as a power law in the training compute budget"). Catalog: shared/CLAIMS.md C23.
+as a power law in the training compute budget").
 Derived two-axis claim (ClaimSpec.derive="compute_optimal"): an IsoFLOP grid (Hoffmann et al. 2022) of
 widths 16..128 x compute budgets `compute x base_flops` FLOPs (quick: 1..8 x 3.5e10, i.e. the smallest model
 gets 100k..800k env steps and the largest 10k..80k); each cell is a separate run whose env-step budget is

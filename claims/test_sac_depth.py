@@ -3,9 +3,9 @@
 Source: Ota, Jha, Kanezaki 2021, "Training Larger Networks for Deep Reinforcement Learning",
 arXiv:2102.07920, Fig. 1 ("the use of deeper networks naively leads to poor performance", SAC, MLP,
 width 256); Sinha et al. 2020, "D2RL", arXiv:2010.09163, project-page figure (SAC on Ant-v2:
-"performance drops when increasing depth after 2 layers"). Catalog entry: shared/CLAIMS.md C01.
+"performance drops when increasing depth after 2 layers").
 Departures: HalfCheetah-v5 instead of Ant-v2 and the Gym MuJoCo suite; depths {2, 4, 8} only (the claim
-is "worse beyond 2 layers"; 1 vs 2 can go either way, CLAIMS.md C01); 8k env steps (quick) or 200k (full)
+is "worse beyond 2 layers"; 1 vs 2 can go either way); 8k env steps (quick) or 200k (full)
 instead of 1M; 5 seeds; batch 128 instead of 256 (CPU cost; the same at every depth). Actor and critic
 are deepened together (as D2RL and Ota et al.), width fixed at 256 (Ota et al.). Divergence counts as a
 failure at the floor and its fraction per depth is in the report. reference_score 5000 is a planning

@@ -3,7 +3,7 @@
 Source: Nauman, Ostaszewski, Jankowski, Milos, Cygan 2024, "Bigger, Regularized, Optimistic" (BRO),
 arXiv:2405.16158, Fig. 1 (right: SAC, vanilla dense critic, "naively increasing the critic capacity does
 not necessarily lead to performance improvements"); Lee et al. 2024, "SimBa", arXiv:2410.09754 (MLP SAC
-from 0.1M to 17M parameters on Humanoid drops; SECONDARY). Catalog entry: shared/CLAIMS.md C03.
+from 0.1M to 17M parameters on Humanoid drops; SECONDARY).
 Departures: one Gymnasium MuJoCo task (HalfCheetah-v5) and 5 seeds instead of 40 DMC/MetaWorld/MyoSuite
 tasks x 10 seeds and an IQM; critic widths 64..512 (11.5k..551k critic parameters, 2 hidden layers)
 instead of BRO's range up to ~5M; 10k env steps (quick) or 200k (full) instead of 1M; batch 128 instead
@@ -14,7 +14,7 @@ doubling = 265 return. random_score -291 was measured here (python -c "from harn
 random_score; print(random_score('HalfCheetah-v5', episodes=50))").
 Pilot: width 64 only, quick budget, 5 seeds (`pytest claims/test_sac_width.py -k width64 --budget quick`,
 167 s): auc_return -44, -63, -68, 1, -91 (normalized 0.045 +/- 0.007), final_return -73 to -193. SAC has
-barely left its initial policy after 10k steps on HalfCheetah (as MEASUREMENTS.md found for SB3 at 20k):
+barely left its initial policy after 10k steps on HalfCheetah (as Stable-Baselines3's SAC does at 20k steps here: benchmarks/sac_vs_sb3.py):
 above random, far below the ceiling, but the quick budget only measures the first 9k updates. It was run
 anyway, knowing quick says little; full (200k steps) carries the claim.
 """

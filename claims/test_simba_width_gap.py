@@ -1,8 +1,7 @@
 """SimBa-SAC's gain from critic width exceeds plain-MLP SAC's (the architecture x width interaction).
 
 Source: Lee et al. 2024, "SimBa", arXiv:2410.09754, Fig. 1 (MLP vs SimBa SAC as parameters grow); Nauman
-et al. 2024, "BRO", arXiv:2405.16158, Fig. 1 (vanilla dense vs BroNet critics). Catalog: shared/CLAIMS.md
-C03 + C04 (the primary test CLAIMS.md proposes: slope(SimBa) - slope(MLP) > 0).
+et al. 2024, "BRO", arXiv:2405.16158, Fig. 1 (vanilla dense vs BroNet critics).
 Departures: as sac_width and simba_width (HalfCheetah-v5, critic widths 64..512, 5 seeds, batch 128, one
 optimizer for both arms: Adam 3e-4 without weight decay; each arm keeps its own actor, SB3's 256x256 MLP or
 SimBa's 1 block of 128). Both arms run here with the same seeds, so the test pairs them: the difference

@@ -156,7 +156,7 @@ def cmd_report(args, params: Params, budget: str) -> int:
 
 def cmd_show(args, params: Params, budget: str) -> int:
     from harness.report import _level_table
-    from harness.verdict import summary_line
+    from harness.report import summary_line
 
     path = Path(args.reports) / budget / "claims" / f"{args.claim}.json"
     if not path.exists():

@@ -1,6 +1,6 @@
 """Seeded gymnasium environments (one per ensemble member) and the evaluation protocol.
 
-Seeding contract (DESIGN.md, "Unit of work"): every random stream of a member derives from its seed
+Seeding contract (ARCHITECTURE.md, "Seeds"): every random stream of a member derives from its seed
 alone, through ``derive_seed(seed, stream)``, so member i behaves the same in any ensemble and at every
 level of a sweep. Evaluation episodes use the stream "eval": the same seed therefore meets the same
 evaluation start states at every level, which is what pairs seeds across levels.

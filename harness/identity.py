@@ -99,11 +99,11 @@ def training_files(module: str) -> tuple[str, ...]:
     return tuple(relative(p) for p in closure(module_file(module)))
 
 
-def code_text(path: Path) -> str:
-    """What of a Python file can change a result: its source without docstrings, comments and blank lines (so
-    editing those keeps every record valid). Text, not a syntax-tree dump, so that it reads the same under
-    every Python version."""
-    source = Path(path).read_text()
+def code_text(path: Path | None, source: str | None = None) -> str:
+    """What of a Python file (or of ``source``) can change a result: its source without docstrings, comments
+    and blank lines (so editing those keeps every record valid). Text, not a syntax-tree dump, so that it
+    reads the same under every Python version."""
+    source = Path(path).read_text() if source is None else source
     lines = source.splitlines()
     cut: list[tuple[int, int, int, int]] = []  # (start line, start col, end line, end col), 1-based lines
     for node in ast.walk(ast.parse(source)):

@@ -42,7 +42,8 @@ from harness.design import Design, UnitDesign
 from harness.execute import Executor, Unit, longest_first, make_executor
 from harness.records import Lookup, Record, atomic_write_json, file_digest, lookup, provenance, write_record
 from harness.result import RunResult, _jsonable
-from harness.verdict import assess_claim, check_result, summary_line
+from harness.report import summary_line
+from harness.verdict import assess_claim, check_result
 
 
 @dataclass

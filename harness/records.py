@@ -57,18 +57,31 @@ def record_path(budget: str, agent: str, key: str) -> str:
 
 # --- provenance ---------------------------------------------------------------------------------------------
 
-def git_state(paths: Sequence[str] = ("harness", "claims")) -> dict[str, Any]:
-    """Commit of the working tree and whether any of ``paths`` (relative to the project) differs from it
-    (None outside git). Asked per record, so a commit made during a long run is seen."""
-    def run(*args: str) -> str | None:
+def git_state(paths: Sequence[str]) -> dict[str, Any]:
+    """Commit of the working tree and whether the code of any of ``paths`` (relative to the project; docstrings
+    and comments aside, as in harness.identity) differs from that commit (None outside git). Asked per record,
+    so a commit made during a long run is seen."""
+    from harness.identity import code_text
+
+    def run(*args: str) -> subprocess.CompletedProcess | None:
         try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                  cwd=PROJECT_ROOT).stdout.strip() or None
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=PROJECT_ROOT)
         except (OSError, subprocess.SubprocessError):
             return None
-    commit = run("rev-parse", "HEAD")
-    dirty = run("status", "--porcelain", "--untracked-files=all", "--", *paths)
-    return {"commit": commit, "dirty": bool(dirty) if commit else None}
+    head = run("rev-parse", "HEAD")
+    commit = head.stdout.strip() if head is not None and head.returncode == 0 else None
+    if not commit:
+        return {"commit": None, "dirty": None}
+    dirty = False
+    for path in paths:
+        committed = run("show", f"{commit}:{path}")
+        try:
+            same = committed is not None and committed.returncode == 0 and (
+                code_text(None, committed.stdout) == code_text(PROJECT_ROOT / path))
+        except (OSError, SyntaxError, ValueError):
+            same = False
+        dirty = dirty or not same
+    return {"commit": commit, "dirty": dirty}
 
 
 def provenance(wall_time: float, paths: Sequence[str], host: str | None = None) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness import trend
+from harness.claim import LAW_X, ClaimSpec
 from harness.records import atomic_write_json
-from harness.verdict import LAW_X, ClaimSpec, summary_rows
 
 VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
 
@@ -428,3 +428,44 @@ def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
         per_seed = ", ".join("div" if not math.isfinite(x) else f"{x:.3g}" for x in v)
         lines.append(f"| {level_id} | {mean} | {per_seed} | {int(g['diverged'].sum())}/{len(g)} |")
     return lines
+
+
+# --- rows and lines (the report's table, the terminal summary, `harness show`) ----------------------
+
+def summary_rows(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (claim, metric) with BH q-values over all rows that have a p-value."""
+    rows = []
+    for s in summaries:
+        for m in s["metrics"]:
+            rows.append({"claim": s["claim"], "metric": m["metric"], "direction": m["direction"],
+                         "verdict": m["verdict"], "reason": m["reason"], "p": _decision_p(m), "summary": s,
+                         "stats": m["stats"]})
+    ps = np.array([r["p"] if r["p"] is not None else math.nan for r in rows], dtype=float)
+    qs = trend.benjamini_hochberg(ps) if len(ps) else ps
+    for r, q in zip(rows, qs):
+        r["q"] = None if math.isnan(q) else float(q)
+        r["survives_bh"] = r["verdict"] not in (trend.REPRODUCED, trend.CONTRADICTED) or (
+            r["q"] is not None and r["q"] < r["summary"]["alpha"])
+    return rows
+
+
+def _decision_p(m: Mapping[str, Any]) -> float | None:
+    """The p that decided the verdict: the opposite direction's for CONTRADICTED, the claimed one's otherwise."""
+    return m["stats"].get("p_opposite" if m["verdict"] == trend.CONTRADICTED else "p")
+
+
+def summary_line(claim: str, m: Mapping[str, Any]) -> str:
+    """One terminal line for a claim metric: verdict, p, slope with CI, minimum detectable effect."""
+    s = m["stats"]
+    line = f"{claim:<24} {m['metric'] + ' ' + m['direction']:<34} {m['verdict']:<13}"
+    if s.get("p") is not None:
+        line += (f" p={s['p']:.3g} slope={_signed(s['slope'])} CI [{_signed(s['ci_low'])}, {_signed(s['ci_high'])}] "
+                 f"{s.get('unit', '')}" + (f"  MDE={_signed(s['mde'])}" if "mde" in s else ""))
+    else:
+        line += f" {m['reason']}"
+    return line
+
+
+def _signed(v: Any) -> str:
+    """A statistic for display: 3 significant digits; inf and None as written."""
+    return f"{v:+.3g}" if isinstance(v, (int, float)) else str(v)

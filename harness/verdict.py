@@ -10,7 +10,6 @@ DVC stage) both call it, so they cannot disagree. The statistics themselves live
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -18,8 +17,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from harness import scaling, trend
-from harness.claim import (LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, ClaimSpecError, axis_coordinate,  # noqa: F401
-                           parse_docstring)
+from harness.claim import LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate
 from harness.records import Lookup, canonical_hash
 
 SUMMARY_FORMAT = 1
@@ -304,42 +302,3 @@ def _clean(v: Any) -> Any:
     if isinstance(v, np.integer):
         return int(v)
     return v
-
-
-def summary_rows(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (claim, metric) with BH q-values over all rows that have a p-value."""
-    rows = []
-    for s in summaries:
-        for m in s["metrics"]:
-            rows.append({"claim": s["claim"], "metric": m["metric"], "direction": m["direction"],
-                         "verdict": m["verdict"], "reason": m["reason"], "p": _decision_p(m), "summary": s,
-                         "stats": m["stats"]})
-    ps = np.array([r["p"] if r["p"] is not None else math.nan for r in rows], dtype=float)
-    qs = trend.benjamini_hochberg(ps) if len(ps) else ps
-    for r, q in zip(rows, qs):
-        r["q"] = None if math.isnan(q) else float(q)
-        r["survives_bh"] = r["verdict"] not in (trend.REPRODUCED, trend.CONTRADICTED) or (
-            r["q"] is not None and r["q"] < r["summary"]["alpha"])
-    return rows
-
-
-def _decision_p(m: Mapping[str, Any]) -> float | None:
-    """The p that decided the verdict: the opposite direction's for CONTRADICTED, the claimed one's otherwise."""
-    return m["stats"].get("p_opposite" if m["verdict"] == trend.CONTRADICTED else "p")
-
-
-def summary_line(claim: str, m: Mapping[str, Any]) -> str:
-    """One terminal line for a claim metric: verdict, p, slope with CI, minimum detectable effect."""
-    s = m["stats"]
-    line = f"{claim:<24} {m['metric'] + ' ' + m['direction']:<34} {m['verdict']:<13}"
-    if s.get("p") is not None:
-        line += (f" p={s['p']:.3g} slope={_num(s['slope'])} CI [{_num(s['ci_low'])}, {_num(s['ci_high'])}] "
-                 f"{s.get('unit', '')}" + (f"  MDE={_num(s['mde'])}" if "mde" in s else ""))
-    else:
-        line += f" {m['reason']}"
-    return line
-
-
-def _num(v: Any) -> str:
-    """A statistic for display: 3 significant digits; inf and None as written."""
-    return f"{v:+.3g}" if isinstance(v, (int, float)) else str(v)

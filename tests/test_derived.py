@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.verdict import ClaimSpec, ClaimSpecError, _law
+from harness.claim import ClaimSpec, ClaimSpecError
+from harness.verdict import _law
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy"

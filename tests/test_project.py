@@ -31,6 +31,38 @@ def test_dvc_stages_follow_the_one_name_rule():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert stages["run"]["do"]["cmd"].startswith("python -m pytest claims/test_${key}.py")
     assert "--no-verdicts" in stages["run"]["do"]["cmd"]
-    assert stages["run"]["do"]["outs"] == [{"results/${budget}/${key}": {"persist": True, "cache": False}}]
+    assert stages["run"]["do"]["outs"] == [{"results/${budget}/claims/${key}.json": {"persist": True, "cache": False}}]
     assert stages["verdict"]["do"]["outs"] == [{"reports/${budget}/claims/${key}.json": {"cache": False,
                                                                                          "persist": True}}]
+
+
+def _covered(files, deps) -> list[str]:
+    """The files not covered by a list of DVC deps (a dep may name a directory)."""
+    return [f for f in files if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
+
+
+def test_every_run_stage_depends_on_its_agents_training_closure():
+    from harness.identity import training_files
+    params = Params.load(ROOT / "params.yaml")
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["run"]["do"]
+    for claim in params.claims:
+        agent = params.claim_entry(claim)["agent"]
+        deps = [d.replace("${item.agent}", agent).replace("${key}", claim) for d in stage["deps"]]
+        missing = _covered(training_files(f"harness.agents.{agent}"), deps)
+        assert not missing, f"run@{claim} in dvc.yaml misses {missing} (harness.identity.training_files)"
+
+
+def test_offline_data_stage_depends_on_the_datasets_code():
+    from harness.identity import training_files
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["offline_data"]["deps"]
+    assert not _covered(training_files("harness.offline"), deps)
+
+
+def test_verdict_and_report_stages_depend_on_the_statistics_they_call():
+    from harness.identity import closure
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage, module in ((stages["verdict"]["do"], "verdict"), (stages["report"], "report")):
+        files = [p.relative_to(ROOT).as_posix() for p in closure(ROOT / "harness" / f"{module}.py")]
+        files = [f for f in files if f not in ("harness/__init__.py", "harness/records.py", "harness/result.py",
+                                               "harness/identity.py")]  # record reading: no verdict logic
+        assert not _covered(files, stage["deps"]), (module, _covered(files, stage["deps"]))

@@ -10,7 +10,9 @@ import pytest
 from harness import report, trend
 from harness.records import Lookup, Record
 from harness.result import MemberResult, RunResult, curve_metrics
-from harness.verdict import ClaimSpec, ClaimSpecError, assess_claim, parse_docstring, summary_rows
+from harness.claim import ClaimSpec, ClaimSpecError, parse_docstring
+from harness.report import summary_rows
+from harness.verdict import assess_claim
 
 
 def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=None, diverged=()):
