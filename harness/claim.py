@@ -13,6 +13,14 @@ import numpy as np
 from harness import trend
 from harness.records import canonical_hash
 
+LEARNED = 0.1
+"""The default learning gate (``ClaimSpec.learned``): a tenth of the way from the baseline to the anchor."""
+HEADROOM = 0.1
+"""The headroom gate's tolerance (``ClaimSpec.ceiling``): a tenth of the way from the baseline to the ceiling."""
+SENSITIVITY = 0.25
+"""A "no gain" (non_*) claim is REPRODUCED only when its margin per doubling is at most this fraction of what
+its reference level learned (mean metric minus mean baseline, in the claim's units): a design whose margin
+is as large as the learning itself could not have seen a gain."""
 STEPS_TO_THRESHOLD = "steps_to_threshold"  # a metric the verdict computes from the curves (see ClaimSpec.reach)
 
 SCALES = ("log", "ordinal")
@@ -72,9 +80,29 @@ class ClaimSpec:
     the env steps of the first evaluation at or above ``reach``; a run that never gets there is censored at
     the claim's env-step budget + 1 and ranks last."""
 
+    learned: float = LEARNED
+    """The learning gate: the smallest fraction of the way from a level's baseline (per seed, the larger of
+    the random-policy score and the untrained policy's step-0 score) to the claim's anchor
+    (``reference_score``, else ``ceiling``) that counts as having learned. A strict claim needs one level
+    that learned; a "no gain" claim needs its reference (smallest) level to have learned. Otherwise the
+    metric is INCONCLUSIVE ("did not learn"). For ``steps_to_threshold`` a level learned when at least half
+    its runs reached ``reach``."""
+    ceiling: Any = None
+    """The best score the task allows (its maximum, the expert's, or the best reference policy's), in the
+    metric's raw units; one number, or a dict metric -> number. The headroom gate: an ``increasing`` (or
+    ``non_increasing``) metric whose smallest level is already within ``HEADROOM`` of the way from its
+    baseline to the ceiling is INCONCLUSIVE ("no headroom"); a ``decreasing`` (or ``non_decreasing``) one
+    whose smallest level has not risen ``HEADROOM`` of the way above its baseline likewise (nothing to lose)."""
+    paper_effect: Any = None
+    """The effect the paper reports, in the claim's units (the slope per doubling, or per level step on an
+    ordinal axis; normalized where the claim normalizes): one number, a dict metric -> number, or
+    "unknown" (say why in the docstring). The report sets the design's minimum detectable effect beside it
+    and labels an INCONCLUSIVE metric UNDERPOWERED when the MDE exceeds it."""
+
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction", "law", "derive", "over", "controls", "reach")
-    OPTIONAL = ("law", "derive", "over", "controls", "reach")
+              "contrast", "conjunction", "law", "derive", "over", "controls", "reach", "learned", "ceiling",
+              "paper_effect")
+    OPTIONAL = ("law", "derive", "over", "controls", "reach", "ceiling", "paper_effect")
     """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
     their hash, and their records stay valid."""
 
@@ -108,7 +136,10 @@ class ClaimSpec:
                    conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
                    derive=kwargs.get("derive"), over=kwargs.get("over"),
                    controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None,
-                   reach=_opt_float(kwargs.get("reach")))
+                   reach=_opt_float(kwargs.get("reach")), learned=float(kwargs.get("learned", LEARNED)),
+                   ceiling=_per_metric(kwargs.get("ceiling"), metrics, "ceiling", at),
+                   paper_effect=_per_metric(kwargs.get("paper_effect"), metrics, "paper_effect", at,
+                                            allow_unknown=True))
         spec._check(at)
         return spec
 
@@ -158,6 +189,9 @@ class ClaimSpec:
         if self.reach is not None and self.normalized:
             raise ClaimSpecError(f"{at}{STEPS_TO_THRESHOLD!r} counts env steps and is not normalized: drop "
                                  "random_score/reference_score from this claim")
+        if not 0 <= self.learned < 1:
+            raise ClaimSpecError(f"{at}learned= is a fraction of the way from baseline to anchor, in [0, 1); got "
+                                 f"{self.learned}")
         if self.controls is not None and (self.derive or self.contrast):
             raise ClaimSpecError(f"{at}controls= (axis levels run and shown but left out of the trend) is not "
                                  "supported with derive= or contrast=")
@@ -206,6 +240,29 @@ class ClaimSpec:
         if not self.normalized:
             return y
         return (y - self.random_score) / (self.reference_score - self.random_score)
+
+
+def _per_metric(value: Any, metrics: Mapping[str, str], name: str, at: str, allow_unknown: bool = False) -> Any:
+    """None, a number, "unknown" (where allowed) or a dict metric -> one of those; checked."""
+    def one(v: Any, where: str) -> Any:
+        if v is None or (allow_unknown and v == "unknown"):
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            alternative = " or 'unknown'" if allow_unknown else ""
+            raise ClaimSpecError(f"{at}{where} must be a number{alternative}, got {v!r}")
+        return float(v)
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(metrics)
+        if unknown:
+            raise ClaimSpecError(f"{at}{name} names {sorted(unknown)}, which are not metrics of the claim "
+                                 f"({', '.join(metrics)})")
+        return {m: one(v, f"{name}[{m!r}]") for m, v in value.items()}
+    return one(value, name)
+
+
+def metric_value(value: Any, metric: str) -> Any:
+    """The per-metric value of a field that is one value or a dict metric -> value (None when absent)."""
+    return value.get(metric) if isinstance(value, Mapping) else value
 
 
 def _opt_float(v: Any) -> float | None:
