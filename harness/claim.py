@@ -22,6 +22,8 @@ SENSITIVITY = 0.25
 its reference level learned (mean metric minus mean baseline, in the claim's units): a design whose margin
 is as large as the learning itself could not have seen a gain."""
 STEPS_TO_THRESHOLD = "steps_to_threshold"  # a metric the verdict computes from the curves (see ClaimSpec.reach)
+LOWER_IS_BETTER = {STEPS_TO_THRESHOLD}
+"""Metrics for which a smaller value is better (every other metric: larger is better)."""
 
 SCALES = ("log", "ordinal")
 LAW_X = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}

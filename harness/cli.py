@@ -1,4 +1,4 @@
-"""python -m harness {list,data,verdict,report,show,gc,verify}: the DVC stages' entry points and a look at results.
+"""python -m harness {list,data,verdict,report,show,gc,verify,plan}: the DVC stages' entry points and a look at results.
 
 - ``list``: the claims in params.yaml, their agent, settings at the budget and record status.
 - ``data``: build (or find) the offline datasets that the claims' settings at the budget name (``data:``).
@@ -9,6 +9,8 @@
 - ``gc``: remove the records that no claim design refers to (``--dry-run`` lists them).
 - ``verify``: re-run randomly chosen committed runs within ``--minutes`` and compare every metric with the
   record (bit for bit on CPU); non-zero exit on any mismatch.
+- ``plan CLAIM``: the power of the claim's test at the budget's design (MDE) and the seeds needed to see the
+  paper's effect (``paper_effect=``), from a noise sd (``--sd``, or the claim's records); trains nothing.
 """
 from __future__ import annotations
 
@@ -49,12 +51,22 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--minutes", type=float, default=10.0, help="wall-time budget (default 10)")
             p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the number of cores)")
             p.add_argument("--seed", type=int, default=None, help="seed of the random choice (default: random)")
+    p = sub.add_parser("plan", help="seeds needed to see the paper's effect (harness/power.py); trains nothing")
+    _common(p)
+    p.add_argument("claim")
+    p.add_argument("--sd", type=float, default=None,
+                   help="noise sd in the claim's units (normalized where the claim normalizes); default: from the "
+                        "claim's records at the budget, else at --pilot-budget")
+    p.add_argument("--pilot-budget", default=None, help="estimate the sd from the claim's records at this budget")
+    p.add_argument("--power", type=float, default=0.8, help="power against the paper's effect (default 0.8)")
+    p.add_argument("--max-seeds", type=int, default=100, help="largest number of seeds searched (default 100)")
+    p.add_argument("--simulations", type=int, default=1000, help="noise draws per MDE (default 1000)")
     args = parser.parse_args(argv)
     try:
         params = Params.load(args.params)
         budget = params.budget(args.budget).name
         commands = {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report,
-                    "show": cmd_show, "gc": cmd_gc, "verify": cmd_verify}
+                    "show": cmd_show, "gc": cmd_gc, "verify": cmd_verify, "plan": cmd_plan}
         return commands[args.cmd](args, params, budget)
     except (ParamsError, FileNotFoundError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -290,3 +302,169 @@ def compare(record, out: dict[str, Any], rtol: float = 0.0) -> list[str]:
             elif not isinstance(a, list) and not same(a, b):
                 diffs.append(f"seed {old.seed} {what}: {a} vs {b}")
     return diffs
+
+
+def _plan_rows(results: Path, budget: str, claim: str, spec) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """One row per member of the claim's valid records at ``budget`` (value on the axis, seed, metrics), and
+    the design file; None when the claim has no design file there."""
+    from harness.records import lookup
+    path = results / budget / "claims" / f"{claim}.json"
+    if not path.exists():
+        return None
+    design = json.loads(path.read_text())
+    rows = []
+    for u in design["units"]:
+        found = lookup(results / u["path"], u["key"])
+        if found.status != "ok":
+            continue
+        for m in found.record.result.members:
+            rows.append({"value": u["params"][spec.axis], "seed": m.seed, "metrics": dict(m.metrics),
+                         "diverged": m.diverged, "curve": (m.curve_steps, m.curve_returns)})
+    if spec.reach is not None and rows:  # computed from the curves, as the verdict does
+        from harness.verdict import steps_to_threshold
+        horizon = max(max(r["curve"][0], default=0) for r in rows)
+        for r in rows:
+            r["metrics"]["steps_to_threshold"] = steps_to_threshold(*r["curve"], spec.reach, horizon)
+    return rows, design
+
+
+def _plan_noise(rows: list[dict[str, Any]], spec, metric: str, all_levels: list[Any]):
+    """(NoiseEstimate or None, level means) of one metric: normalized with the spec, controls, NaN and
+    diverged runs left out."""
+    import numpy as np
+
+    from harness import power
+    from harness.claim import axis_coordinate
+    controls = {repr(c) for c in spec.controls or ()}
+    keep = [r for r in rows if repr(r["value"]) not in controls and not r["diverged"]]
+    y = spec.normalize(np.array([r["metrics"].get(metric, math.nan) for r in keep], dtype=float))
+    ok = np.isfinite(y)
+    keep, y = [r for r, k in zip(keep, ok) if k], y[ok]
+    if not keep:
+        return None, {}
+    x = np.array([axis_coordinate(spec, r["value"], all_levels) for r in keep])
+    means = {}
+    for r, v in zip(keep, y):
+        means.setdefault(repr(r["value"]), []).append(float(v))
+    means = {k: sum(v) / len(v) for k, v in means.items()}
+    est = power.noise_estimate(x, y, np.array([r["seed"] for r in keep]) if spec.blocks else None)
+    return (est if math.isfinite(est.sd) else None), means
+
+
+def cmd_plan(args, params: Params, budget: str) -> int:
+    """The claim's power at the budget's design and the seeds it needs to see the paper's effect."""
+    from harness import design as designs
+    from harness import power
+    from harness.claim import ClaimSpecError, axis_coordinate, metric_value
+
+    claim = args.claim
+    try:
+        d = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim]
+    except ClaimSpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    spec = d.spec
+    if spec.derive or spec.contrast:
+        kind = f"derived (derive={spec.derive!r})" if spec.derive else f"contrast (contrast={spec.contrast!r})"
+        print(f"{claim}: plan does not cover {kind} claims yet")
+        return 0
+    others = sorted({k for u in d.units for k in u.params} - {spec.axis})
+    if others or set(spec.blocks) - {"seed"}:
+        print(f"{claim}: plan covers claims swept over their axis alone (blocks: seed or none); this one also "
+              f"sweeps {', '.join(others) or ', '.join(spec.blocks)}")
+        return 0
+    if not 0 < args.power < 1:
+        print(f"error: --power must lie in (0, 1), got {args.power}", file=sys.stderr)
+        return 2
+    if args.sd is not None and not (math.isfinite(args.sd) and args.sd >= 0):
+        print(f"error: --sd must be a finite number >= 0, got {args.sd}", file=sys.stderr)
+        return 2
+    controls = {repr(c) for c in spec.controls or ()}
+    all_levels = [v for v in d.axis_values if repr(v) not in controls]  # as the verdict indexes ordinal levels
+    levels = [v for v in d.kept if repr(v) not in controls]
+    x_levels = [axis_coordinate(spec, v, all_levels) for v in levels]
+    seeds, blocked = d.budget.seeds, "seed" in spec.blocks
+    unit = "per doubling" if spec.scale == "log" else "per level step"
+    units_note = " (normalized: random 0, reference 1)" if spec.normalized else ""
+    results = Path(args.results)
+
+    sources: list[tuple[str, list[dict[str, Any]]]] = []
+    for b in [budget] + ([args.pilot_budget] if args.pilot_budget and args.pilot_budget != budget else []):
+        found = _plan_rows(results, b, claim, spec)
+        if found and found[0]:
+            sources.append((b, found[0]))
+
+    print(f"{claim} at budget {budget}: {d.doc.get('statement', '')}")
+    coords = ", ".join(f"{v:g}" for v in x_levels)
+    print(f"  design: {len(levels)} levels {levels} (x = {'log2 level' if spec.scale == 'log' else 'level index'}: "
+          f"{coords}) x {seeds} seeds, {'blocked by seed' if blocked else 'unblocked'}; alpha={d.alpha:g}"
+          + (f"; controls {list(spec.controls)} left out" if spec.controls else "")
+          + ("; smoke budget: plumbing only" if d.budget.plumbing_only else ""))
+    missing = []
+    for metric, direction in spec.metrics.items():
+        sd, source = args.sd, "--sd"
+        if sd is None:
+            for b, rows in sources:
+                est, _ = _plan_noise(rows, spec, metric, all_levels)
+                if est is not None:
+                    sd = est.sd
+                    source = (f"records at budget {b}: {est.n} runs, {est.levels} level(s), df={est.df}"
+                              + (", seed offsets removed" if est.blocked else
+                                 ", seed offsets not separable: an upper estimate" if spec.blocks else ""))
+                    break
+        print(f"\n  {metric} ({direction}{f', threshold {spec.threshold:g}' if spec.threshold else ''}"
+              f"{f', margin {spec.margin:g}' if spec.margin and direction.startswith('non_') else ''})")
+        if sd is None:
+            missing.append(metric)
+            print("    sd: not available (no --sd, and no valid records of this metric"
+                  + (f" at budget {budget}" + (f" or {args.pilot_budget}" if args.pilot_budget else "")) + ")")
+            continue
+        paper = metric_value(spec.paper_effect, metric)
+        p = power.plan_metric(metric, direction, levels, x_levels, seeds, sd, sd_source=source, blocked=blocked,
+                              paper_effect=paper, threshold=spec.threshold, margin=spec.margin, alpha=d.alpha,
+                              power=args.power, max_seeds=args.max_seeds, n_sim=args.simulations,
+                              n_permutations=d.permutations, unit=unit)
+        boundary = f" beyond the boundary {p.shift:+g}" if p.shift else ""
+        print(f"    sd: {p.sd:.3g}{units_note} ({p.sd_source})")
+        print(f"    MDE at this design: {p.mde:.3g} {unit}{boundary} ({p.power:.0%} power, {p.method} test, "
+              f"smallest p {p.min_p:.3g})")
+        if p.effect is None:
+            print(f"    paper effect: {'unknown' if paper == 'unknown' else 'not given'}")
+        else:
+            distance = f" ({p.effect:.3g} beyond the boundary)" if p.shift else ""
+            print(f"    paper effect: {float(paper):g} {unit}{distance}"
+                  + (f"; MDE / paper effect: {p.ratio:.2f}" if p.ratio is not None else ""))
+            if p.effect > 0:
+                needed = str(p.seeds_needed) if p.seeds_needed is not None else f"more than {p.max_seeds}"
+                print(f"    seeds for {p.power:.0%} power against the paper effect: {needed} "
+                      f"(normal approximation: {p.normal_seeds:.1f})")
+        print(f"    conclusion: {p.conclusion}")
+
+    budgets_with_records = []
+    for path in sorted(results.glob(f"*/claims/{claim}.json")):
+        found = _plan_rows(results, path.parent.parent.name, claim, spec)
+        if found and found[0]:
+            budgets_with_records.append((path.parent.parent.name, found))
+    if len(budgets_with_records) < 2:
+        print("\n  steps: not estimable from one budget's records")
+    else:
+        print(f"\n  steps: records at {len(budgets_with_records)} budgets; how the noise and level means changed "
+              "between them (not extrapolated):")
+        for b, (rows, design) in budgets_with_records:
+            steps = (design.get("settings") or {}).get("steps")
+            for metric in spec.metrics:
+                est, means = _plan_noise(rows, spec, metric, all_levels)
+                sd_text = f"{est.sd:.3g}" if est is not None else "n/a"
+                print(f"    {b} (steps={steps if steps is not None else '?'}) {metric}: sd {sd_text}, level means "
+                      + ", ".join(f"{k}: {v:.3g}" for k, v in means.items()))
+    if missing:
+        lid = next(u.level_id for u in d.units if repr(u.params[spec.axis]) not in controls)
+        clash = sorted({u.level_id for u in d.units if u.level_id != lid and lid in u.level_id})
+        k = lid if not clash else f"{lid} and not " + " and not ".join(clash)
+        k = f'"{k}"' if clash else k
+        print(f"\nno noise estimate for {', '.join(missing)}: run the smallest level first,\n"
+              f"  pytest claims/test_{claim}.py -k {k} --budget {budget}\n"
+              f"then `python -m harness plan {claim} --budget {budget}` again, or use records at another budget "
+              f"(--pilot-budget B), or pass --sd SD (in the claim's units{units_note}).", file=sys.stderr)
+        return 2
+    return 0

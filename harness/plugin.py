@@ -499,7 +499,9 @@ class VerdictItem(pytest.Item):
             lookups = {u.path: lookup(st.results / u.path, u.key) for u in d.units}
             cs.summary = assess_claim(d.to_dict(), lookups, alpha=d.alpha, permutations=d.permutations)
         if self.metric == "all":
-            verdict, reason = cs.summary["overall"] or trend.INCONCLUSIVE, "conjunction of " + ", ".join(cs.spec.metrics)
+            o = cs.summary["overall"] or {"verdict": trend.INCONCLUSIVE, "p": None}
+            verdict, reason = o["verdict"], "conjunction of " + ", ".join(cs.spec.metrics) + (
+                f" (p={o['p']:.3g}, the largest of its metrics' p)" if o.get("p") is not None else "")
         else:
             m = next(m for m in cs.summary["metrics"] if m["metric"] == self.metric)
             verdict, reason = m["verdict"], m["reason"]
@@ -529,4 +531,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for m in cs.summary["metrics"]:
             terminalreporter.write_line(summary_line(cs.design.claim, m))
         if cs.summary["overall"]:
-            terminalreporter.write_line(f"{cs.design.claim:<24} {'(all metrics)':<22} {cs.summary['overall']}")
+            terminalreporter.write_line(f"{cs.design.claim:<24} {'(all metrics)':<34} {cs.summary['overall']['verdict']}")

@@ -60,9 +60,6 @@ def _verdicts_json(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) 
             "verdict": r["verdict"], "code": VERDICT_CODE.get(r["verdict"], 0), "p": r["p"], "q": r["q"],
             "slope": s.get("slope"), "ci_low": _num(s.get("ci_low")), "ci_high": _num(s.get("ci_high")),
             "mde": s.get("mde")}
-    for s in summaries:
-        if s.get("overall"):
-            out[s["claim"]]["all"] = {"verdict": s["overall"], "code": VERDICT_CODE.get(s["overall"], 0)}
     return out
 
 
@@ -154,7 +151,7 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
         df = pd.DataFrame({"x": st["budgets"], "y": st["optimal_size"]})
         ax.plot(df["x"], df["y"], "o-", color="0.3", label="N*(C), seed means")
         xlabel, ylabel = "training compute C (FLOPs)", "compute-optimal parameters N*"
-        lo, hi, centre, level = st["ci_low"], st["ci_high"], st["slope"], st["level"]
+        lo, hi, centre, level = st["ci_low"], st["ci_high"], st["slope"], st.get("ci_level", st.get("level"))
     else:
         col = LAW_X[law["x"]]
         df = pd.DataFrame([{"x": o["params"][spec["axis"]] if col is None else o[col], "seed": o["seed"],
@@ -183,7 +180,8 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
             axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{claim}: exponent {_fmt(centre)} (mean over seeds), {m['verdict']}", fontsize=8)
+    how = "Sen's slope over seeds" if spec.get("derive") else "mean over seeds"
+    ax.set_title(f"{claim}: exponent {_fmt(centre)} ({how}), {m['verdict']}", fontsize=8)
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(figures / f"{claim}__{m['metric']}__law.png", dpi=110, metadata={"Software": None})
@@ -323,9 +321,11 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", `steps_to_threshold` = env steps to a return of {spec['reach']:g}" if spec.get("reach") is not None
               else "")
            + f" (spec hash {s['spec_hash']})"]
-    if s.get("overall"):
-        out.append(f"- Conjunction of {', '.join(f'`{k}`' for k in spec['metrics'])}: **{s['overall']}** "
-                   "(REPRODUCED only if every metric is, CONTRADICTED if any is)")
+    o = overall(s)
+    if o is not None:
+        out.append(f"- Conjunction of {', '.join(f'`{k}`' for k in spec['metrics'])}: **{o['verdict']}** "
+                   "(REPRODUCED only if every metric is, CONTRADICTED if any is"
+                   + (f"; p = {_fmt(o['p'])}, the largest of its metrics' p" if o.get("p") is not None else "") + ")")
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
                    "the verdict rules were edited after data existed.")
@@ -432,18 +432,49 @@ def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
 
 # --- rows and lines (the report's table, the terminal summary, `harness show`) ----------------------
 
+def overall(s: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A summary's conjunction (verdict, p, metrics, gated), or None; older summaries held the verdict alone."""
+    o = s.get("overall")
+    if o is None or isinstance(o, dict):
+        return o
+    return {"verdict": o, "p": None, "metrics": list(s["spec"]["metrics"]), "gated": False}
+
+
+def in_bh_family(verdict: str, reason: str, stats: Mapping[str, Any]) -> str | None:
+    """Why a row stays out of the BH family (None: it is in): a metric a gate made INCONCLUSIVE or whose data
+    are degenerate tests nothing, so it must not dilute (or pad) the family."""
+    if (stats.get("gates") or {}).get("failed") and verdict == trend.INCONCLUSIVE:
+        return f"gated ({stats['gates']['failed']})"
+    if reason.startswith("degenerate"):
+        return "degenerate data"
+    if stats.get("p") is None:
+        return "no p-value"
+    return None
+
+
 def summary_rows(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (claim, metric) with BH q-values over all rows that have a p-value."""
+    """One row per (claim, metric), and one per conjunction, with BH q-values over the rows of the family
+    (those with a p-value that no gate stopped and whose data are not degenerate)."""
     rows = []
     for s in summaries:
         for m in s["metrics"]:
             rows.append({"claim": s["claim"], "metric": m["metric"], "direction": m["direction"],
                          "verdict": m["verdict"], "reason": m["reason"], "p": _decision_p(m), "summary": s,
-                         "stats": m["stats"]})
-    ps = np.array([r["p"] if r["p"] is not None else math.nan for r in rows], dtype=float)
+                         "stats": m["stats"], "out_of_family": in_bh_family(m["verdict"], m["reason"], m["stats"])})
+        o = overall(s)
+        if o is not None:
+            rows.append({"claim": s["claim"], "metric": "all", "direction": "conjunction", "verdict": o["verdict"],
+                         "reason": "conjunction of " + ", ".join(o["metrics"]), "p": o["p"], "summary": s,
+                         "stats": {"p": o["p"]},
+                         "out_of_family": "gated" if o["gated"] else (None if o["p"] is not None else "no p-value")})
+    family = [r for r in rows if r["out_of_family"] is None]
+    ps = np.array([r["p"] for r in family], dtype=float)
     qs = trend.benjamini_hochberg(ps) if len(ps) else ps
-    for r, q in zip(rows, qs):
+    for r in rows:
+        r["q"] = None
+    for r, q in zip(family, qs):
         r["q"] = None if math.isnan(q) else float(q)
+    for r in rows:
         r["survives_bh"] = r["verdict"] not in (trend.REPRODUCED, trend.CONTRADICTED) or (
             r["q"] is not None and r["q"] < r["summary"]["alpha"])
     return rows

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from harness import scaling, trend
-from harness.claim import LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate
+from harness.claim import (HEADROOM, LAW_X, LOWER_IS_BETTER, SENSITIVITY, STEPS_TO_THRESHOLD, ClaimSpec,
+                           axis_coordinate, metric_value)
 from harness.records import Lookup, canonical_hash
 
 SUMMARY_FORMAT = 1
@@ -108,26 +108,18 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
     status = {u["path"]: (lookups[u["path"]].status if u["path"] in lookups else "missing") for u in design["units"]}
     problems = {p: s for p, s in status.items() if s != "ok"}
     rows = _observations(design, lookups)
-    controls = {repr(c) for c in spec.controls or ()}
-    trend_rows = [r for r in rows if repr(r["params"][spec.axis]) not in controls]
-    all_levels = [lv["value"] for lv in design["all_levels"] if repr(lv["value"]) not in controls]
-    results: list[MetricVerdict] = []
-    for metric, direction in spec.metrics.items():
-        if problems:
-            reason = (f"{len(problems)} of {len(status)} units have no valid record "
-                      f"({', '.join(sorted(set(problems.values())))}); run `pytest claims/test_{design['claim']}.py "
-                      f"--budget {design['budget']}`")
-            results.append(MetricVerdict(metric, direction, trend.INCONCLUSIVE, reason))
-            continue
-        if design.get("plumbing_only"):
-            results.append(MetricVerdict(metric, direction, "PLUMBING", "smoke budget: plumbing checked, no verdict"))
-            continue
-        if spec.derive:
-            results.append(_assess_derived(spec, metric, direction, rows, alpha))
-        else:
-            results.append(_assess_metric(spec, metric, direction, trend_rows, all_levels, alpha, permutations))
-    overall = trend.combine([r.verdict for r in results]) if spec.conjunction and not problems and \
-        not design.get("plumbing_only") else None
+    all_levels = [lv["value"] for lv in design["all_levels"]]
+    if problems:
+        reason = (f"{len(problems)} of {len(status)} units have no valid record "
+                  f"({', '.join(sorted(set(problems.values())))}); run `pytest claims/test_{design['claim']}.py "
+                  f"--budget {design['budget']}`")
+        results = [MetricVerdict(m, d, trend.INCONCLUSIVE, reason) for m, d in spec.metrics.items()]
+    elif design.get("plumbing_only"):
+        results = [MetricVerdict(m, d, "PLUMBING", "smoke budget: plumbing checked, no verdict")
+                   for m, d in spec.metrics.items()]
+    else:
+        results = judge(spec, rows, all_levels, alpha=alpha, permutations=permutations)
+    overall = _conjunction(results) if spec.conjunction and not problems and not design.get("plumbing_only") else None
     return {
         "format": SUMMARY_FORMAT, "claim": design["claim"], "budget": design["budget"], "doc": design["doc"],
         "spec": spec.to_dict(), "spec_hash": spec.hash, "levels": design["levels"], "all_levels": design["all_levels"],
@@ -138,6 +130,27 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
         "overall": overall,
         "provenance": _provenance(design, lookups),
     }
+
+
+def judge(spec: ClaimSpec, rows: list[dict[str, Any]], all_levels: Sequence[Any], *, alpha: float,
+          permutations: int = 9999) -> list[MetricVerdict]:
+    """Every metric's verdict from the per-seed observations (``_observations``; a summary's ``observations``)."""
+    controls = {repr(c) for c in spec.controls or ()}
+    trend_rows = [r for r in rows if repr(r["params"][spec.axis]) not in controls]
+    levels = [v for v in all_levels if repr(v) not in controls]
+    if spec.derive:
+        return [_assess_derived(spec, m, d, rows, alpha, permutations) for m, d in spec.metrics.items()]
+    return [_assess_metric(spec, m, d, trend_rows, levels, alpha, permutations) for m, d in spec.metrics.items()]
+
+
+def _conjunction(results: list[MetricVerdict]) -> dict[str, Any]:
+    """Several metrics as one claim: REPRODUCED only if every one is, CONTRADICTED if any is; its p is the
+    largest of its components' decision p (a union-intersection test), so it enters the BH family once."""
+    verdict = trend.combine([r.verdict for r in results])
+    ps = [r.stats.get("p_opposite" if r.verdict == trend.CONTRADICTED else "p") for r in results]
+    p = max(ps) if all(v is not None for v in ps) else None
+    return {"verdict": verdict, "p": p, "metrics": [r.metric for r in results],
+            "gated": any((r.stats.get("gates") or {}).get("failed") for r in results)}
 
 
 def _provenance(design: Mapping[str, Any], lookups: Mapping[str, Lookup]) -> dict[str, Any]:
@@ -163,9 +176,10 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
     y = spec.normalize(raw)
     diverged = ~np.isfinite(y)
     floor = None
-    if diverged.any():
+    if diverged.any():  # the worst score: the smallest for higher-is-better metrics, the largest otherwise
+        worse = max if metric in LOWER_IS_BETTER else min
         candidates = list(y[~diverged]) + ([0.0] if spec.normalized else [])
-        floor = float(min(candidates)) if candidates else 0.0
+        floor = float(worse(candidates)) if candidates else 0.0
         y = np.where(diverged, floor, y)
     x = np.array([axis_coordinate(spec, r["params"][spec.axis], all_levels) for r in rows])
     blocks = _block_ids(spec, rows)
@@ -185,11 +199,148 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
     stats = {k: _clean(v) for k, v in asdict(res).items()}
     stats.setdefault("slope", stats["statistic"])  # contrasts: the difference of slopes is the effect
     stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized,
-                 unit="per doubling" if spec.scale == "log" else "per level step")
+                 unit="per doubling" if spec.scale == "log" else "per level step",
+                 s_raw=_clean(trend.kendall_s(x, y, blocks)) if spec.contrast is None else stats.get("kendall_s"),
+                 ci_level=1 - 2 * alpha)
+    ties = _ties(metric, raw, rows)
+    if ties:
+        stats["ties"] = ties
+    verdict, reason = res.verdict, res.reason
+    gates = _gates(spec, metric, direction, rows, y, x)
+    stats["gates"] = gates
+    stats["ungated_verdict"] = verdict
+    if gates["reason"] and (gates["failed"] != "sensitivity" or verdict == trend.REPRODUCED):
+        reason = f"{gates['reason']} (without the gate: {verdict}: {res.reason})"
+        verdict = trend.INCONCLUSIVE
+    effect = metric_value(spec.paper_effect, metric)
+    stats["paper_effect"] = effect
+    if isinstance(effect, float) and effect != 0 and stats.get("mde") is not None and not isinstance(stats["mde"], str):
+        stats["mde_over_paper_effect"] = stats["mde"] / abs(effect)
+        stats["underpowered"] = verdict == trend.INCONCLUSIVE and stats["mde"] > abs(effect)
     if spec.law:
-        stats["law"] = ({"error": "not fitted: runs that never reach the threshold are censored at the budget"}
-                        if metric == STEPS_TO_THRESHOLD else _law(spec, raw, rows))
-    return MetricVerdict(metric, direction, res.verdict, res.reason, stats)
+        if metric == STEPS_TO_THRESHOLD:
+            stats["law"] = {"error": "not fitted: runs that never reach the threshold are censored at the budget"}
+        elif ties:
+            stats["law"] = {"error": f"not fitted: {ties['reason']}"}
+        elif floor is not None:
+            stats["law"] = {"error": "not fitted: diverged runs are clipped at the floor"}
+        else:
+            stats["law"] = _law(spec, raw, rows)
+    return MetricVerdict(metric, direction, verdict, reason, stats)
+
+
+def _ties(metric: str, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """When more than half of a metric's values are one tied value or censored: the CI and any law of such a
+    metric say little (the verdict's permutation test still holds), so the report draws neither."""
+    finite = raw[np.isfinite(raw)]
+    if finite.size == 0:
+        return None
+    values, counts = np.unique(finite, return_counts=True)
+    share, value = float(counts.max() / raw.size), float(values[counts.argmax()])
+    if metric == STEPS_TO_THRESHOLD:
+        censored = float(np.mean(raw == raw.max()))
+        if censored > 0.5 and value == raw.max():
+            return {"share": censored, "value": value, "reason": f"{censored:.0%} of the runs never reached the "
+                    f"threshold (censored at {value:g})"}
+    if share > 0.5:
+        return {"share": share, "value": value, "reason": f"{share:.0%} of the values are tied at {value:g}"}
+    return None
+
+
+def _gates(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, Any]], y: np.ndarray,
+           x: np.ndarray) -> dict[str, Any]:
+    """The pre-registered gates of one claim metric (ClaimSpec.learned, ceiling; claim.SENSITIVITY):
+
+    - learning: per level, the fraction of the way from its baseline to the anchor it got (mean over seeds;
+      the baseline of a run is the larger of the random score and the untrained policy's score; the anchor
+      is reference_score, else the ceiling). A strict claim needs one level at ``learned`` or more, a
+      "no gain" claim its reference (smallest) level. For ``steps_to_threshold``: the share of runs that
+      reached ``reach`` (at least half).
+    - headroom: the smallest level's room below the ceiling (or, for a claimed loss, above its baseline).
+    - sensitivity (non_* only): the margin must be at most SENSITIVITY x the reference level's learning.
+
+    ``failed`` names the first gate that failed and ``reason`` says why (None when all passed or none
+    applies). Learning and headroom make any verdict INCONCLUSIVE; sensitivity only a REPRODUCED one."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0  # goodness = sign * y
+    levels = sorted({xi for xi in x})
+    by_level = [np.flatnonzero(x == lv) for lv in levels]
+    lid = [rows[i[0]]["level_id"] for i in by_level]
+    ceiling = metric_value(spec.ceiling, metric)
+    ceiling_n = None if ceiling is None else float(spec.normalize(np.array([ceiling]))[0])
+    anchor = 1.0 if spec.normalized else ceiling_n
+    base = np.array([_baseline(spec, metric, r) for r in rows], dtype=float)
+    out: dict[str, Any] = {"learned_gate": spec.learned, "levels": {}, "reason": None, "failed": None}
+    gain_claim = (direction in ("increasing", "non_increasing")) == (sign > 0)
+    if metric == STEPS_TO_THRESHOLD:
+        censored_at = float(np.max(y))
+        reached = [float(np.mean(y[i] < censored_at)) for i in by_level]
+        for name, r in zip(lid, reached):
+            out["levels"][name] = {"reached": r, "learned": r >= 0.5}
+        progress = reached
+        gate = 0.5
+        base = np.full_like(y, censored_at)
+    elif anchor is None or not np.all(np.isfinite(base)):
+        out["learning"] = ("not applied: " + ("no anchor (give reference_score or ceiling)" if anchor is None else
+                           "no baseline (the records hold no untrained score and the claim no random_score)"))
+        progress = None
+        gate = spec.learned
+    else:
+        progress = []
+        for name, i in zip(lid, by_level):
+            b = float(np.mean(base[i]))
+            span = sign * (anchor - b)
+            prog = float(sign * (np.mean(y[i]) - b) / span) if span > 0 else math.nan
+            out["levels"][name] = {"baseline": b, "mean": float(np.mean(y[i])), "progress": prog,
+                                   "learned": bool(prog >= spec.learned)}
+            progress.append(prog)
+        gate = spec.learned
+    if progress is not None:
+        strict = not direction.startswith("non_")
+        best = max(progress) if strict else progress[0]
+        passed = best >= gate
+        what = "best level" if strict else f"reference level ({lid[0]})"
+        unit = "of its runs reached the threshold" if metric == STEPS_TO_THRESHOLD else \
+            "of the way from its baseline to the anchor"
+        out["learning"] = f"{what}: {best:.2f} {unit} (gate {gate:g})"
+        if not passed:
+            out["reason"] = f"did not learn: the {what} got {best:.2f} {unit}; gate {gate:g}"
+            out["failed"] = "learning"
+            return out
+    if ceiling_n is not None:
+        i0 = by_level[0]
+        g0, b0, c = sign * float(np.mean(y[i0])), sign * float(np.mean(base[i0])), sign * ceiling_n
+        if c - b0 > 0:
+            room = (c - g0) / (c - b0) if gain_claim else (g0 - b0) / (c - b0)
+            out["headroom"] = {"room": room, "tolerance": HEADROOM, "of": "below the ceiling" if gain_claim else
+                               "above the baseline"}
+            if room < HEADROOM:
+                out["reason"] = (f"no headroom: the smallest level ({lid[0]}) is {max(room, 0):.2f} of the way "
+                                 + ("from the ceiling to its baseline, so it cannot gain" if gain_claim else
+                                    "from its baseline to the ceiling, so it has nothing to lose")
+                                 + f" (tolerance {HEADROOM:g})")
+                out["failed"] = "headroom"
+                return out
+    else:
+        out["headroom"] = "not applied: no ceiling given"
+    if direction.startswith("non_") and progress is not None and metric != STEPS_TO_THRESHOLD:
+        i0 = by_level[0]
+        learnt = sign * (float(np.mean(y[i0])) - float(np.mean(base[i0])))
+        out["sensitivity"] = {"margin": spec.margin, "reference_learning": learnt, "fraction": SENSITIVITY}
+        if spec.margin > SENSITIVITY * learnt:
+            out["reason"] = (f"insensitive design: the margin {spec.margin:g} per step of the axis is more than "
+                             f"{SENSITIVITY:g} x what the reference level learned ({learnt:.3g}), so a real gain "
+                             "of that size would pass as no gain")
+            out["failed"] = "sensitivity"
+    return out
+
+
+def _baseline(spec: ClaimSpec, metric: str, row: Mapping[str, Any]) -> float:
+    """A run's baseline on the claim's scale: the larger of the random score and its untrained score."""
+    initial = (row.get("initial") or {}).get(metric)
+    values = [v for v in (initial, spec.random_score) if v is not None and math.isfinite(v)]
+    if not values:
+        return math.nan
+    return float(spec.normalize(np.array([max(values)]))[0])
 
 
 def _law_x(spec: ClaimSpec, row: Mapping[str, Any]) -> float:
@@ -225,23 +376,31 @@ def _clean_deep(v: Any) -> Any:
 
 
 def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, Any]],
-                    alpha: float) -> MetricVerdict:
-    """``derive="compute_optimal"``: the exponent of N*(C), per seed, with a t-test and (1 - 2 alpha) interval
-    over seeds (see ClaimSpec.derive). Diverged runs have no return: they count as the worst (-inf)."""
+                    alpha: float, permutations: int = 9999) -> MetricVerdict:
+    """``derive="compute_optimal"``: the compute-optimal size N*(C) per seed at each compute budget that every
+    size covers (harness.scaling.compute_optimal_sizes), then the same blocked permutation test of Kendall's
+    S as every other claim, between log2 C and log2 N*(C) within seeds: an optimum chosen from a few sizes
+    is discrete and often tied, which a rank test handles and a t-test over per-seed exponents does not.
+    The effect is Sen's slope of log2 N* per doubling of C (the exponent e of N* ~ C ** e) with the interval
+    of the inverted test. When the smallest or largest size is optimal at more than half of the seed-budgets
+    the grid does not bracket the optimum and the metric is INCONCLUSIVE whatever the test says. Diverged
+    runs have no return: they count as the worst (-inf)."""
     def optimal(rs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         v = np.array([r["metrics"].get(metric, math.nan) for r in rs], float)
         v = np.where(np.isfinite(v), v, -np.inf)
         return scaling.compute_optimal_sizes([r["params_count"] for r in rs], [r["flops"] for r in rs], v)
 
     seeds = sorted({r["seed"] for r in rows})
-    per_seed, edge, n_budgets = [], 0, 0
     extremes = (min(r["params_count"] for r in rows), max(r["params_count"] for r in rows))
+    xs, ys, bs, per_seed = [], [], [], {}
     for s in seeds:
         budgets, best = optimal([r for r in rows if r["seed"] == s])
-        if len(budgets) >= 2:
-            per_seed.append(scaling.fit_power_law(budgets, best).b)
-            edge += int(np.isin(best, extremes).sum())
-            n_budgets += len(budgets)
+        per_seed[s] = {"budgets": budgets.tolist(), "optimal_size": best.tolist()}
+        xs += np.log2(budgets).tolist()
+        ys += np.log2(best).tolist()
+        bs += [s] * len(budgets)
+    n = len(xs)
+    edge = int(np.isin(np.exp2(ys), extremes).sum()) if n else 0
     # the pooled picture: mean metric per grid cell over seeds
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -251,32 +410,28 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
                "metrics": {metric: float(np.mean([r["metrics"].get(metric) if r["metrics"].get(metric) is not None
                                                   else math.nan for r in rs]))}} for rs in cells.values()]
     budgets, best = optimal(pooled)
-    level = 1 - 2 * alpha
-    mean, lo, hi = scaling.t_interval(per_seed, level)
-    sign = 1 if direction == "increasing" else -1
-    n = len(per_seed)
-    if n >= 2 and np.std(per_seed, ddof=1) > 0:
-        t = mean / (np.std(per_seed, ddof=1) / math.sqrt(n))
-        p, p_opp = float(student_t.sf(sign * t, n - 1)), float(student_t.sf(-sign * t, n - 1))
-    else:
-        p = p_opp = math.nan
-    where = f"exponent of N*(C) {mean:+.3g}, {level:.0%} CI [{lo:+.3g}, {hi:+.3g}] over {n} seeds"
-    if not (math.isfinite(p) and math.isfinite(p_opp)):
-        verdict, reason = trend.INCONCLUSIVE, f"{where}: too few seeds with a fit, or no spread between them"
-    elif p < alpha:
-        verdict, reason = trend.REPRODUCED, f"{where}: the interval lies {'above' if sign > 0 else 'below'} 0"
-    elif p_opp < alpha:
-        verdict, reason = trend.CONTRADICTED, f"{where}: the interval lies {'below' if sign > 0 else 'above'} 0"
-    else:
-        verdict, reason = trend.INCONCLUSIVE, f"{where}: the interval includes 0"
-    if n_budgets and edge / n_budgets > 0.5:
-        reason += (f"; the smallest or largest size was optimal at {edge} of {n_budgets} seed-budgets, so the "
-                   "grid may not bracket the optimum")
-    stats = {"slope": mean, "ci_low": lo, "ci_high": hi, "p": p, "p_opposite": p_opp, "per_seed": per_seed,
-             "level": level, "n": len(rows), "n_seeds": n, "budgets": budgets.tolist(), "optimal_size": best.tolist(),
-             "law": ({"x": "flops", **asdict(scaling.fit_power_law(budgets, best))} if len(budgets) >= 2 else None),
-             "unit": "exponent of N* in C", "derive": spec.derive, "over": spec.over}
-    return MetricVerdict(metric, direction, verdict, reason, {k: _clean_deep(v) for k, v in stats.items()})
+    stats: dict[str, Any] = {"unit": "exponent of N* in C (log2 N* per doubling of C)", "derive": spec.derive,
+                             "over": spec.over, "n": n, "n_seeds": len(seeds), "per_seed": per_seed,
+                             "edge": edge, "budgets": budgets.tolist(), "optimal_size": best.tolist(),
+                             "law": ({"x": "flops", **asdict(scaling.fit_power_law(budgets, best))}
+                                     if len(budgets) >= 2 else None),
+                             "ci_level": 1 - 2 * alpha, "paper_effect": metric_value(spec.paper_effect, metric)}
+    if n < 4 or len(set(xs)) < 2:
+        return MetricVerdict(metric, direction, trend.INCONCLUSIVE,
+                             "too few compute budgets that every size covers to test N*(C)", _clean_deep(stats))
+    seed = int(canonical_hash([metric, spec.hash], 8), 16)
+    res = trend.assess(np.array(xs), np.array(ys), direction, blocks=np.array(bs), alpha=alpha,
+                       n_permutations=permutations, seed=seed)
+    stats.update({k: _clean(v) for k, v in asdict(res).items()})
+    stats["s_raw"] = stats["statistic"]
+    verdict, reason = res.verdict, f"N*(C): {res.reason}"
+    if edge / n > 0.5:
+        stats["gates"] = {"failed": "bracket", "reason": f"the smallest or largest size was optimal at {edge} of "
+                          f"{n} seed-budgets"}
+        reason = (f"the grid does not bracket the optimum: the smallest or largest size was optimal at {edge} of "
+                  f"{n} seed-budgets (without this gate: {verdict}: {res.reason})")
+        verdict = trend.INCONCLUSIVE
+    return MetricVerdict(metric, direction, verdict, reason, _clean_deep(stats))
 
 
 def _contrast_order(rows: list[dict[str, Any]], name: str) -> list[Any]:

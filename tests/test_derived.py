@@ -45,7 +45,7 @@ def test_compute_optimal_verdict_follows_the_true_exponent(tmp_path, exponent, v
     assert m["verdict"] == verdict, m["reason"]
     assert len(summary["observations"]) == 6 * 5 * 4  # sizes x compute budgets x seeds
     st = m["stats"]
-    assert st["n_seeds"] == 4 and len(st["per_seed"]) == 4 and st["level"] == pytest.approx(0.9)
+    assert st["n_seeds"] == 4 and len(st["per_seed"]) == 4 and st["ci_level"] == pytest.approx(0.9)
     assert (st["ci_low"] > 0) if verdict == "REPRODUCED" else (st["ci_high"] < 0)
     assert len(st["budgets"]) == len(st["optimal_size"]) >= 5
 

@@ -9,14 +9,15 @@ import pytest
 
 from harness import report, trend
 from harness.records import Lookup, Record
-from harness.result import MemberResult, RunResult, curve_metrics
+from harness.result import MemberResult, RunResult, curve_metrics, untrained_metrics
 from harness.claim import ClaimSpec, ClaimSpecError, parse_docstring
 from harness.report import summary_rows
 from harness.verdict import assess_claim
 
 
-def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=None, diverged=()):
-    """A design and its lookups. values: level -> per-seed metric values (or (contrast, level) -> ...)."""
+def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=None, diverged=(), initial=-1.0):
+    """A design and its lookups. values: level -> per-seed metric values (or (contrast, level) -> ...);
+    ``initial``: every run's step-0 (untrained) score."""
     spec = ClaimSpec.from_marker((), spec)
     units, lookups, levels = [], {}, []
     for key, ys in values.items():
@@ -28,13 +29,13 @@ def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=Non
         members = []
         for s, y in zip(seeds, ys):
             div = (key, s) in diverged
-            curve = [y, y] if not div else [y, math.nan]
-            members.append(MemberResult(seed=s, metrics={**curve_metrics(curve), "other": 1.0}, curve_steps=[1, 2],
+            curve = [initial, y, y] if not div else [initial, y, math.nan]
+            members.append(MemberResult(seed=s, metrics={**curve_metrics(curve), "other": 1.0},
+                                        initial=untrained_metrics(curve), curve_steps=[0, 1, 2],
                                         curve_returns=curve, diverged=div, diverged_step=2 if div else None))
-        path = f"quick/c/{level_id}__s0-4.json"
-        rec = Record(key="k", claim="c", level_id=level_id, params=params, seeds=list(seeds), budget="quick",
-                     device="cpu", settings={}, spec_hash=spec.hash, code={"hash": "h"},
-                     result=RunResult(members=members))
+        path = f"quick/runs/toy/{level_id}.json"
+        rec = Record(key="k", agent="harness.agents.toy", config={}, seeds=list(seeds), device="cpu",
+                     code={"hash": "h"}, result=RunResult(members=members))
         units.append({"level_id": level_id, "params": params, "seeds": list(seeds), "path": path, "key": "k"})
         lookups[path] = Lookup(path, "ok", rec)
     design = {"claim": "c", "budget": "quick", "spec": spec.to_dict(), "doc": parse_docstring("C.\n\nSource: x"),
@@ -114,7 +115,8 @@ def test_conjunction_and_missing_records():
     s = assess_claim(design, lookups, alpha=0.05)
     assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "INCONCLUSIVE"]  # "other" is constant
     assert "degenerate" in s["metrics"][1]["reason"]
-    assert s["overall"] == "INCONCLUSIVE"
+    assert s["overall"]["verdict"] == "INCONCLUSIVE" and s["overall"]["p"] == max(
+        m["stats"]["p"] for m in s["metrics"])  # the conjunction's p: the largest of its metrics' p
     missing = dict(lookups)
     path = next(iter(missing))
     missing[path] = Lookup(path, "corrupt")
@@ -129,14 +131,14 @@ def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_ne
     spec = {"axis": "size", "metrics": {"final_return": "increasing", "steps_to_threshold": "decreasing"},
             "blocks": "seed", "conjunction": True, "reach": 100.0, "law": "axis"}
     design, lookups = make(spec, {1: [0.0] * 5, 2: [0.0] * 5, 4: [0.0] * 5})
-    steps = [1000, 2000, 3000, 4000]
+    steps = [0, 1000, 2000, 3000, 4000]
     first_reach = {1: [None, None, 4000, None, None], 2: [3000, 4000, 3000, 3000, None],
                    4: [1000, 2000, 1000, 2000, 1000]}
-    for lk in lookups.values():
-        level = lk.record.params["size"]
+    for unit in design["units"]:
+        lk, level = lookups[unit["path"]], unit["params"]["size"]
         for m, reach_at in zip(lk.record.result.members, first_reach[level]):
             m.curve_steps = steps
-            m.curve_returns = [150.0 if reach_at is not None and s >= reach_at else 10.0 * level for s in steps]
+            m.curve_returns = [150.0 if reach_at is not None and 0 < reach_at <= s else 10.0 * level for s in steps]
             m.metrics = curve_metrics(m.curve_returns)
     s = assess_claim(design, lookups, alpha=0.05)
     got = {}
@@ -144,14 +146,16 @@ def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_ne
         got.setdefault(r["params"]["size"], []).append(r["metrics"]["steps_to_threshold"])
     assert got == {1: [4001.0, 4001.0, 4000.0, 4001.0, 4001.0], 2: [3000.0, 4000.0, 3000.0, 3000.0, 4001.0],
                    4: [1000.0, 2000.0, 1000.0, 2000.0, 1000.0]}  # never reached: the budget + 1, ranked last
-    assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "REPRODUCED"] and s["overall"] == "REPRODUCED"
+    assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "REPRODUCED"]
+    assert s["overall"]["verdict"] == "REPRODUCED"
     unset = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"m": "increasing"}})
     assert s["spec"]["reach"] == 100.0 and "reach" not in unset.to_dict()  # older specs keep their hash
-    assert "a" in s["metrics"][0]["stats"]["law"] and "censored" in s["metrics"][1]["stats"]["law"]["error"]
+    assert "tied" in s["metrics"][0]["stats"]["law"]["error"] and "censored" in s["metrics"][1]["stats"]["law"]["error"]
     assert any(line.startswith("- Conjunction of `final_return`, `steps_to_threshold`: **REPRODUCED**")
                for line in report._claim_section({**s, "spec_hash": "h"}))
     beside = report._beside_table(s)  # auc_return is reported beside the two tested metrics
-    assert beside[3] == "| level | parameters | `auc_return` |" and beside[5] == "| 1 | — | 17 |"  # (4 x 40 + 180) / 4 / 5
+    assert beside[3] == "| level | parameters | `auc_return` | `initial_return` |"
+    assert beside[5] == "| 1 | — | 17 | 10 |"  # (4 x 40 + 180) / 4 / 5; the untrained policy scores 10 x level
 
 def test_contrast_claim():
     values = {}
