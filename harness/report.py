@@ -271,27 +271,80 @@ def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str,
              f"{sum(s['provenance']['flops'] for s in summaries):.3g} training FLOPs (estimate)", ""]
     if any(s.get("plumbing_only") for s in summaries):
         lines += ["**This budget checks plumbing only: it asserts no verdict.**", ""]
+    alpha = summaries[0]["alpha"] if summaries else 0.05
     lines += ["## Summary", "",
-              "Verdicts use each metric's raw one-sided permutation p against alpha; BH q is over every claim "
-              "metric in this report, and a verdict marked † does not survive it. Effect: Sen's slope with its "
-              "CI from inverting the same test (per doubling on log axes; normalized units when the claim "
-              "gives reference scores). MDE: the smallest slope this design detects with 80% power.", "",
-              "| claim | metric | statement | source | axis: levels | direction | seeds | S (τ) | p | BH q | "
-              "effect [CI] | MDE | verdict | compute |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "Verdicts use each metric's raw one-sided permutation p against alpha; BH q is over the claim "
+              "metrics of this report that a gate did not stop (gated and degenerate rows leave the family), "
+              "and a verdict marked † does not survive it; p marked ‡ is the smallest this design can give. "
+              f"Effect: Sen's slope per doubling (per level step on ordinal axes), in normalized units when "
+              f"the claim gives reference scores, with its {1 - 2 * alpha:.0%} CI from inverting the same test, "
+              "written [a, b], or (a, b] and [a, b) where the test itself rejects that bound (ties). S: Kendall's "
+              "S within blocks and τ: Kendall's τ-b, both of the metric against the axis. MDE: the smallest "
+              "slope this design detects with 80% power; paper: the effect the paper reports, in the same units. "
+              "Learned: the levels that got at least the claim's gate (a tenth of the way from their untrained "
+              "baseline to the reference, by default). UNDERPOWERED: INCONCLUSIVE with an MDE above the paper's "
+              "effect. PROVISIONAL: some records were made by uncommitted code.", "",
+              "| claim | metric | statement | source | axis: levels | direction | seeds | learned | S (τ) | p | "
+              "BH q | effect [CI] | MDE | paper | MDE / paper | verdict | compute |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s, st = r["summary"], r["stats"]
-        verdict = r["verdict"] + ("" if r["survives_bh"] else " †")
-        effect = f"{_fmt(st.get('slope'))} {_ci(st)}" if st else "—"
-        stat = f"{_fmt(st.get('statistic'))} ({_fmt(st.get('tau'), 2)})" if st else "—"
         lines.append(
             f"| [{s['claim']}](#{s['claim'].replace('_', '-')}) | {r['metric']} | {s['doc']['statement']} | "
             f"{_short(s['doc']['source'])} | {s['spec']['axis']}: {_levels(s)} | {r['direction']} | {len(s['seeds'])} | "
-            f"{stat} | {_fmt(r['p'])} | {_fmt(r['q'])} | {effect} | {_fmt(st.get('mde'))} | **{verdict}** | "
+            f"{_learned(st)} | {_s_tau(st)} | {_p(r)} | "
+            f"{_fmt(r['q']) if r.get('out_of_family') is None else '— (' + r['out_of_family'] + ')'} | "
+            f"{_effect(st)} | {_fmt(st.get('mde'))} | {_fmt(st.get('paper_effect'))} | "
+            f"{_fmt(st.get('mde_over_paper_effect'), 2)} | **{_verdict_label(r)}** | "
             f"{s['provenance']['wall_time_s'] / 60:.1f} min |")
     for s in summaries:
         lines += _claim_section(s)
     return "\n".join(lines) + "\n"
+
+
+def _fmt_per_metric(v: Any) -> str:
+    return ", ".join(f"`{k}` {_fmt(x)}" for k, x in v.items()) if isinstance(v, dict) else _fmt(v)
+
+
+def _learned(st: Mapping[str, Any]) -> str:
+    levels = (st.get("gates") or {}).get("levels") or {}
+    if not levels:
+        return "n/a" if st.get("gates") else "—"
+    return f"{sum(v['learned'] for v in levels.values())}/{len(levels)}"
+
+
+def _s_tau(st: Mapping[str, Any]) -> str:
+    if not st or st.get("s_raw", st.get("statistic")) is None:
+        return "—"
+    return f"{_fmt(st.get('s_raw', st.get('statistic')))} ({_fmt(st.get('tau'), 2)})"
+
+
+def _p(r: Mapping[str, Any]) -> str:
+    st = r["stats"]
+    at_floor = r["p"] is not None and st.get("min_p") is not None and r["p"] <= st["min_p"] * (1 + 1e-9)
+    return _fmt(r["p"]) + (" ‡" if at_floor else "")
+
+
+def _effect(st: Mapping[str, Any]) -> str:
+    if not st or st.get("slope") is None:
+        return "—"
+    if st.get("ties"):
+        return f"{_num_zero(st['slope'])} (no CI: {st['ties']['reason']})"
+    return f"{_num_zero(st['slope'])} {_ci(st)}"
+
+
+def _num_zero(v: Any) -> str:
+    """A slope or exponent, written 0 when it is zero within rounding (e.g. 1.3e-15 from a fit)."""
+    return "0" if isinstance(v, float) and abs(v) < 1e-9 else _fmt(v)
+
+
+def _verdict_label(r: Mapping[str, Any]) -> str:
+    label = r["verdict"] + ("" if r["survives_bh"] else " †")
+    if r["stats"].get("underpowered"):
+        label += " (UNDERPOWERED)"
+    if r["summary"]["provenance"].get("dirty_records"):
+        label += " (PROVISIONAL)"
+    return label
 
 
 def _newest(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,6 +373,10 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", controls outside the trend: {', '.join(map(str, spec['controls']))}" if spec.get("controls") else "")
            + (f", `steps_to_threshold` = env steps to a return of {spec['reach']:g}" if spec.get("reach") is not None
               else "")
+           + (f", learning gate {spec['learned']:g}" if spec.get("learned") is not None else ", no learning gate")
+           + (f", ceiling {_fmt_per_metric(spec['ceiling'])}" if spec.get("ceiling") is not None else ", no ceiling")
+           + (f", paper effect {_fmt_per_metric(spec['paper_effect'])}" if spec.get("paper_effect") is not None
+              else ", paper effect not given")
            + f" (spec hash {s['spec_hash']})"]
     o = overall(s)
     if o is not None:
@@ -346,14 +403,16 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
         law = (m["stats"] or {}).get("law")
         if law and "a" in law:
             if spec.get("derive"):
-                out += ["", f"Compute-optimal size: N* = {_fmt(law['a'])} · C^{_fmt(law['b'])} over the seed means "
-                        f"(R² {_fmt(law.get('r2'), 2)}); per-seed exponents "
-                        + ", ".join(_fmt(v) for v in m["stats"]["per_seed"])]
+                out += ["", f"Compute-optimal size: N* = {_fmt(law['a'])} · C^{_num_zero(law['b'])} over the seed "
+                        f"means (R² {_fmt(law.get('r2'), 2)}); the verdict's exponent is Sen's slope of log2 N* on "
+                        f"log2 C within seeds: {_num_zero(m['stats'].get('slope'))} {_ci(m['stats'])}; the optimum "
+                        f"sat at the smallest or largest size at {m['stats'].get('edge')} of {m['stats'].get('n')} "
+                        "seed-budgets"]
             else:
                 out += ["", f"Fitted law: {m['metric']} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · "
-                        f"{law['x']}^{_fmt(law['b'])} (R² {_fmt(law.get('r2'), 2)}, level means); exponent over "
-                        f"seeds {_fmt(law['exponent'])}, {law['level']:.0%} t-interval [{_fmt(law['ci'][0])}, "
-                        f"{_fmt(law['ci'][1])}] (reported beside the verdict, not part of it)"]
+                        f"{law['x']}^{_num_zero(law['b'])} (R² {_fmt(law.get('r2'), 2)}, level means); exponent over "
+                        f"seeds {_num_zero(law['exponent'])}, {law['level']:.0%} t-interval [{_num_zero(law['ci'][0])}, "
+                        f"{_num_zero(law['ci'][1])}] (reported beside the verdict, not part of it)"]
             out += ["", f"![{s['claim']} law](figures/{s['claim']}__{m['metric']}__law.png) "
                     f"(data: `figures/{s['claim']}__{m['metric']}__law.csv`)"]
         elif law and "error" in law:
@@ -412,12 +471,22 @@ def _task_iqm_table(s: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _level_learned(gates: Mapping[str, Any], level_id: str) -> str:
+    lv = (gates.get("levels") or {}).get(level_id)
+    if lv is None:
+        return "—"
+    amount = f"{lv['reached']:.0%} reached" if "reached" in lv else f"{lv['progress']:.2f} of the way"
+    return ("yes" if lv["learned"] else "no") + f" ({amount})"
+
+
 def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
     df = metric_frame(s, metric)
     if df.empty:
         return ["(no data)"]
     scale = "normalized" if s["spec"].get("random_score") is not None else "raw"
-    lines = [f"| level | {scale} {metric}: mean ± sd | per seed | diverged |", "|---|---|---|---|"]
+    m = next((m for m in s["metrics"] if m["metric"] == metric), None)
+    gates = ((m or {}).get("stats") or {}).get("gates") or {}
+    lines = [f"| level | {scale} {metric}: mean ± sd | per seed | diverged | learned |", "|---|---|---|---|---|"]
     controls = {str(c) for c in s["spec"].get("controls") or ()}  # str: the frame holds numpy scalars
     for level_id, g in df.groupby("level_id", sort=False):
         if str(g["level"].iloc[0]) in controls:
@@ -426,7 +495,8 @@ def _level_table(s: Mapping[str, Any], metric: str) -> list[str]:
         fin = v[np.isfinite(v)]
         mean = f"{fin.mean():.3g} ± {fin.std(ddof=1) if fin.size > 1 else 0:.2g}" if fin.size else "—"
         per_seed = ", ".join("div" if not math.isfinite(x) else f"{x:.3g}" for x in v)
-        lines.append(f"| {level_id} | {mean} | {per_seed} | {int(g['diverged'].sum())}/{len(g)} |")
+        lines.append(f"| {level_id} | {mean} | {per_seed} | {int(g['diverged'].sum())}/{len(g)} | "
+                     f"{_level_learned(gates, g['level_id'].iloc[0])} |")
     return lines
 
 
