@@ -271,11 +271,12 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-DOC_LABELS = ("source", "departures", "pilot")  # the labelled paragraphs of a claim docstring
+DOC_LABELS = ("source", "departures", "pilot", "gates")  # the labelled paragraphs of a claim docstring
 
 
 def parse_docstring(doc: str | None) -> dict[str, str]:
-    """statement (first line), source, departures, pilot: the labelled paragraphs of a claim docstring."""
+    """statement (first line), source, departures, pilot, gates: the labelled paragraphs of a claim docstring
+    ("Gates:" says where the learning gate, ceiling and paper effect come from)."""
     doc = (doc or "").strip()
     lines = doc.splitlines()
     out = {"statement": lines[0].strip() if lines else "", "text": doc}

@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("plan", help="seeds needed to see the paper's effect (harness/power.py); trains nothing")
     _common(p)
     p.add_argument("claim")
-    p.add_argument("--sd", type=float, default=None,
-                   help="noise sd in the claim's units (normalized where the claim normalizes); default: from the "
-                        "claim's records at the budget, else at --pilot-budget")
+    p.add_argument("--sd", action="append", default=None, metavar="SD|METRIC=SD",
+                   help="noise sd in the claim's units (normalized where the claim normalizes), for every metric "
+                        "or, repeated, per metric; default: from the claim's records at the budget, else at "
+                        "--pilot-budget")
     p.add_argument("--pilot-budget", default=None, help="estimate the sd from the claim's records at this budget")
     p.add_argument("--power", type=float, default=0.8, help="power against the paper's effect (default 0.8)")
     p.add_argument("--max-seeds", type=int, default=100, help="largest number of seeds searched (default 100)")
@@ -376,9 +377,18 @@ def cmd_plan(args, params: Params, budget: str) -> int:
     if not 0 < args.power < 1:
         print(f"error: --power must lie in (0, 1), got {args.power}", file=sys.stderr)
         return 2
-    if args.sd is not None and not (math.isfinite(args.sd) and args.sd >= 0):
-        print(f"error: --sd must be a finite number >= 0, got {args.sd}", file=sys.stderr)
-        return 2
+    given_sd: dict[str | None, float] = {}
+    for item in args.sd or []:
+        name, _, value = item.rpartition("=")
+        try:
+            sd_value = float(value)
+        except ValueError:
+            sd_value = math.nan
+        if not (math.isfinite(sd_value) and sd_value >= 0) or (name and name not in spec.metrics):
+            print(f"error: --sd {item!r}: give a finite number >= 0, or METRIC=SD with METRIC one of "
+                  f"{', '.join(spec.metrics)}", file=sys.stderr)
+            return 2
+        given_sd[name or None] = sd_value
     controls = {repr(c) for c in spec.controls or ()}
     all_levels = [v for v in d.axis_values if repr(v) not in controls]  # as the verdict indexes ordinal levels
     levels = [v for v in d.kept if repr(v) not in controls]
@@ -402,7 +412,8 @@ def cmd_plan(args, params: Params, budget: str) -> int:
           + ("; smoke budget: plumbing only" if d.budget.plumbing_only else ""))
     missing = []
     for metric, direction in spec.metrics.items():
-        sd, source = args.sd, "--sd"
+        sd = given_sd.get(metric, given_sd.get(None))
+        source = "--sd"
         if sd is None:
             for b, rows in sources:
                 est, _ = _plan_noise(rows, spec, metric, all_levels)
@@ -416,7 +427,7 @@ def cmd_plan(args, params: Params, budget: str) -> int:
               f"{f', margin {spec.margin:g}' if spec.margin and direction.startswith('non_') else ''})")
         if sd is None:
             missing.append(metric)
-            print("    sd: not available (no --sd, and no valid records of this metric"
+            print("    sd: not available (no --sd for it, and no valid records of this metric"
                   + (f" at budget {budget}" + (f" or {args.pilot_budget}" if args.pilot_budget else "")) + ")")
             continue
         paper = metric_value(spec.paper_effect, metric)
@@ -436,8 +447,9 @@ def cmd_plan(args, params: Params, budget: str) -> int:
                   + (f"; MDE / paper effect: {p.ratio:.2f}" if p.ratio is not None else ""))
             if p.effect > 0:
                 needed = str(p.seeds_needed) if p.seeds_needed is not None else f"more than {p.max_seeds}"
+                needed += " (the fewest searched)" if p.seeds_needed == 2 else ""
                 print(f"    seeds for {p.power:.0%} power against the paper effect: {needed} "
-                      f"(normal approximation: {p.normal_seeds:.1f})")
+                      f"(normal approximation: {p.normal_seeds:.3g})")
         print(f"    conclusion: {p.conclusion}")
 
     budgets_with_records = []

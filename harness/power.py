@@ -59,7 +59,7 @@ approximation ignores the discreteness of the exact test, which matters with few
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -195,11 +195,12 @@ def mde_result(x_levels: Sequence[float], seeds: int, sd: float, *, blocked: boo
     x, blocks = _layout(x_levels, seeds, blocked)
     x, bidx, _ = trend._validate_design(x, blocks)
     B = trend._validate_permutations(n_permutations)
-    pairs = len(trend._pairs(x, bidx)[0])
-    design = trend._Design(x, bidx, B, np.random.default_rng([int(seed), 1]), trend.MAX_EXACT)
-    if not design.exact and B * pairs > MC_PAIRS_X_PERMUTATIONS:  # keep the null matrix in memory
+    pi, _, segments = trend._pairs(x, bidx)
+    pairs = pi.size
+    exact = max(trend._multinomial(counts) for *_, counts in segments) <= trend.MAX_EXACT
+    if not exact and B * pairs > MC_PAIRS_X_PERMUTATIONS:  # keep the Monte Carlo null matrix small
         B = max(99, MC_PAIRS_X_PERMUTATIONS // max(pairs, 1))
-        design = trend._Design(x, bidx, B, np.random.default_rng([int(seed), 1]), trend.MAX_EXACT)
+    design = trend._Design(x, bidx, B, np.random.default_rng([int(seed), 1]), trend.MAX_EXACT)
     rank = _critical_rank(design, kind, alpha, seed, draws=1 if design.exact else 5)
     if rank < 0:
         return MDEResult(math.inf, design.method, design.min_p, rank)
@@ -391,7 +392,6 @@ def plan_metric(metric: str, direction: str, levels: Sequence[Any], x_levels: Se
 
 
 def _with_conclusion(p: Plan) -> Plan:
-    from dataclasses import replace
     if math.isinf(p.mde):
         text = (f"this design can never reach p < alpha={p.alpha:g} (smallest achievable p={p.min_p:.3g}): "
                 "add seeds or levels")

@@ -360,6 +360,7 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
     out = ["", f"## {s['claim'].replace('_', '-')}", "", f"**{doc['statement']}**", "",
            f"- Source: {doc['source'] or '—'}", f"- Departures from the paper: {doc['departures'] or '—'}",
            f"- Pilot: {doc['pilot'] or '—'}",
+           f"- Gates and paper effect: {doc.get('gates') or '—'}",
            f"- Spec: axis `{spec['axis']}` ({spec['scale']}), metrics "
            + ", ".join(f"`{k}` {v}" for k, v in spec["metrics"].items())
            + (f", margin {spec['margin']}/doubling" if spec["margin"] else "")
@@ -386,6 +387,9 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
                    "the verdict rules were edited after data existed.")
+    if s.get("shared_with"):
+        out.append("- Runs shared with other claims (each run trained once, one record): "
+                   + ", ".join(f"{n} with {c}" for c, n in sorted(s["shared_with"].items())))
     prov = s["provenance"]
     if prov["dirty_records"]:
         out.append(f"- Records made from uncommitted code: {', '.join(prov['dirty_records'])}")

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from harness import scaling, trend
+from harness import power, scaling, trend
 from harness.claim import (HEADROOM, LAW_X, LOWER_IS_BETTER, SENSITIVITY, STEPS_TO_THRESHOLD, ClaimSpec,
                            axis_coordinate, metric_value)
 from harness.records import Lookup, canonical_hash
@@ -214,9 +214,13 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
         verdict = trend.INCONCLUSIVE
     effect = metric_value(spec.paper_effect, metric)
     stats["paper_effect"] = effect
-    if isinstance(effect, float) and effect != 0 and stats.get("mde") is not None and not isinstance(stats["mde"], str):
-        stats["mde_over_paper_effect"] = stats["mde"] / abs(effect)
-        stats["underpowered"] = verdict == trend.INCONCLUSIVE and stats["mde"] > abs(effect)
+    if isinstance(effect, float) and isinstance(stats.get("mde"), float):
+        # the MDE is measured beyond the boundary the test must clear (threshold or margin): so is the paper's
+        distance = power.effect_distance(direction, effect, spec.threshold, spec.margin)
+        stats["paper_effect_beyond_boundary"] = distance
+        if distance > 0:
+            stats["mde_over_paper_effect"] = stats["mde"] / distance
+            stats["underpowered"] = verdict == trend.INCONCLUSIVE and stats["mde"] > distance
     if spec.law:
         if metric == STEPS_TO_THRESHOLD:
             stats["law"] = {"error": "not fitted: runs that never reach the threshold are censored at the budget"}
@@ -359,6 +363,10 @@ def _law(spec: ClaimSpec, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[s
     x = np.array([np.mean(by_level[r["level_id"]]) for r in rows])
     seeds = np.array([r["seed"] for r in rows])
     floor = spec.random_score if spec.random_score is not None else 0.0
+    clipped = int(np.sum(raw[ok] <= floor))
+    if clipped:
+        return {"x": spec.law, "error": f"not fitted: {clipped} of {int(ok.sum())} runs are at or below the floor "
+                f"{floor:g} (the random score, or 0), where a power law of metric - floor has no logarithm"}
     try:
         fit = scaling.fit_law(x[ok], raw[ok], seeds[ok], floor=floor)
     except ValueError as e:
@@ -416,6 +424,15 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
                              "law": ({"x": "flops", **asdict(scaling.fit_power_law(budgets, best))}
                                      if len(budgets) >= 2 else None),
                              "ci_level": 1 - 2 * alpha, "paper_effect": metric_value(spec.paper_effect, metric)}
+    cell = {lid: i for i, lid in enumerate(dict.fromkeys(r["level_id"] for r in rows))}
+    raw = spec.normalize(np.array([r["metrics"].get(metric, math.nan) for r in rows], dtype=float))
+    finite = raw[np.isfinite(raw)]
+    y = np.where(np.isfinite(raw), raw, finite.min() if finite.size else 0.0)
+    gates = _gates(spec, metric, "increasing", rows, y, np.array([cell[r["level_id"]] for r in rows], float))
+    stats["gates"] = {k: v for k, v in gates.items() if k != "levels"}  # per grid cell: too many to show
+    if gates["failed"] == "learning":
+        return MetricVerdict(metric, direction, trend.INCONCLUSIVE, gates["reason"].replace("level", "grid cell"),
+                             _clean_deep(stats))
     if n < 4 or len(set(xs)) < 2:
         return MetricVerdict(metric, direction, trend.INCONCLUSIVE,
                              "too few compute budgets that every size covers to test N*(C)", _clean_deep(stats))

@@ -126,7 +126,7 @@ def test_cli_list_and_show(repo: Path):
 
 def test_exp_run_with_another_budget(repo: Path):
     sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "state")
+    sh(repo, "git", "commit", "-qm", "state", "--allow-empty")
     sh(repo, "dvc", "exp", "run", "-S", "budget=smoke")
     v = json.loads((repo / "reports" / "smoke" / "verdicts.json").read_text())
     assert v["toy_trend"]["auc_return"]["verdict"] == "PLUMBING"
