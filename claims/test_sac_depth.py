@@ -14,6 +14,10 @@ Pilot: depth 2 only, quick budget, 5 seeds (`pytest claims/test_sac_depth.py -k 
 auc_return -27, -23, -55, -14, -36 (normalized 0.049 +/- 0.003), final_return -78 to -118 and -23. Above
 random, far below the ceiling, but like sac_width's pilot the policy has barely left its initial
 behaviour after 7k updates: quick only measures early learning; full carries the claim.
+Gates: the default learning gate (0.1 of the way from each run's baseline to the reference 5000), fixed
+after the first quick results were known; no ceiling (HalfCheetah's return has no maximum). Paper effect
+unknown: Ota et al. 2021 (arXiv:2102.07920) Fig. 1 shows the drop with depth only as a figure ("deeper
+networks naively leads to poor performance").
 """
 import pytest
 
@@ -26,6 +30,7 @@ from harness.agents import sac
     blocks="seed",
     random_score=-291.0,
     reference_score=5000.0,
+    paper_effect="unknown",
 )
 @pytest.mark.parametrize("depth", [2, 4, 8])
 def test_sac_depth(depth, seeds, settings, device, record):

@@ -9,6 +9,10 @@ of normalized auc_return (SimBa - MLP) in each (width, seed) cell is tested for 
 width, within seeds (an exact test for "equal slopes" whatever the offset between arms; see
 harness/trend.py assess_contrast). Quick runs 2k env steps like simba_width (see its docstring).
 Pilot: none of its own: its smallest level is the smallest level of sac_width and simba_width.
+Gates: the default learning gate (0.1 of the way from each run's baseline to the reference 5000), fixed
+after the first quick results were known; no ceiling. Paper effect 0.10 per width doubling, inferred: the
+SimBa slope of simba_width's docstring minus an MLP slope of about 0 (BRO Fig. 1's text; no MLP width-sweep
+numbers are published in a table).
 """
 import pytest
 
@@ -24,6 +28,7 @@ ACTOR = {"mlp": (256, 2), "simba": (128, 1)}  # (width, depth): SB3's actor and 
     blocks="seed",
     random_score=-291.0,
     reference_score=5000.0,
+    paper_effect=0.10,
 )
 @pytest.mark.parametrize("width", [64, 128, 256, 512])
 @pytest.mark.parametrize("block", ["mlp", "simba"])

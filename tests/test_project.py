@@ -66,3 +66,15 @@ def test_verdict_and_report_stages_depend_on_the_statistics_they_call():
         files = [f for f in files if f not in ("harness/__init__.py", "harness/records.py", "harness/result.py",
                                                "harness/identity.py")]  # record reading: no verdict logic
         assert not _covered(files, stage["deps"]), (module, _covered(files, stage["deps"]))
+
+
+def test_every_claim_states_its_gates_and_paper_effect():
+    """The verdict gates of every claim are pre-registered in its marker and explained in its docstring."""
+    from harness import design
+    params = Params.load(ROOT / "params.yaml")
+    for claim in params.claims:
+        fn = design.load_claim(ROOT / "claims" / f"test_{claim}.py")
+        kwargs = design.claim_mark(fn).kwargs
+        assert "paper_effect" in kwargs, f"{claim}: give paper_effect= (a number in the claim's units, or 'unknown')"
+        assert "Gates:" in (fn.__module__ and __import__("sys").modules[fn.__module__].__doc__), (
+            f"{claim}: its docstring needs a 'Gates:' paragraph saying where its gates and paper effect come from")
