@@ -28,7 +28,7 @@ from harness import trend
 from harness.budget import Budget, Params, ParamsError, Settings
 from harness.claim import ClaimSpec, ClaimSpecError, axis_coordinate, parse_docstring
 from harness.identity import code_identity, relative
-from harness.records import canonical_hash, record_path, run_key
+from harness.records import atomic_write_json, canonical_hash, file_digest, record_path, run_key
 from harness.result import Plan, RunResult, planning
 
 FIXTURES = ("seeds", "settings", "budget", "device", "record")  # what a claim function may ask for
@@ -92,6 +92,14 @@ class Design:
             if (canonical_hash(u.params), u.seeds) == want:
                 return u
         raise KeyError(f"{self.claim}: no unit with {params} seeds {list(seeds)}")
+
+    def write(self, results: Path) -> Path:
+        """``results/<budget>/claims/<id>.json``: the design with the digest of each record it refers to (what a
+        run writes after its units finished; the DVC run stage's output)."""
+        digests = {u.path: file_digest(results / u.path) for u in self.units}
+        path = results / self.budget.name / "claims" / f"{self.claim}.json"
+        atomic_write_json(path, self.to_dict(digests))
+        return path
 
     def to_dict(self, digests: dict[str, str | None] | None = None) -> dict[str, Any]:
         """The JSON design; ``digests`` (record path -> sha256 of its file, None while missing) ties a verdict

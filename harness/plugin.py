@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -40,7 +41,7 @@ from harness.budget import Budget, Params, ParamsError
 from harness.claim import ClaimSpecError
 from harness.design import Design, UnitDesign
 from harness.execute import Executor, Unit, longest_first, make_executor
-from harness.records import Lookup, Record, atomic_write_json, file_digest, lookup, provenance, write_record
+from harness.records import Lookup, Record, lookup, provenance, write_record
 from harness.result import RunResult, _jsonable
 from harness.report import summary_line
 from harness.verdict import assess_claim, check_result
@@ -402,9 +403,29 @@ def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
     prov["made_for"] = sorted({f"{c} {u.level_id}" for c, u in askers})
     rec = Record(key=key, agent=unit.agent, config=config, seeds=list(unit.seeds), device=unit.plan.device,
                  code=unit.code, result=RunResult.from_dict(out), provenance=prov)
-    write_record(st.results / unit.path, rec)
+    path = st.results / unit.path
+    try:
+        write_record(path, rec)
+    except OSError as e:  # a full disk, a read-only mount: the finished run must not be lost
+        spill = Path(tempfile.gettempdir()) / "harness-spill" / unit.path
+        write_record(spill, rec)
+        return [f"its record could not be written to {path} ({type(e).__name__}: {e}); the finished run was saved "
+                f"to {spill}: copy it to {path} once that is writable, and the next run reuses it"]
     st.ran += 1
     return []
+
+
+def _check_writable(results: Path, budget: str) -> None:
+    """Before anything trains: the results directory must take a record (else a usage error, nothing lost)."""
+    where = results / budget
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise pytest.UsageError(f"the results directory {where} is not writable ({type(e).__name__}: {e}); nothing "
+                                "was trained. Make it writable, or pass --results DIR (records already there are "
+                                "still read)") from None
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -414,6 +435,8 @@ def pytest_runtestloop(session: pytest.Session):
     st = _state(session.config)
     collect_only = session.config.option.collectonly
     pending = [key for key, f in st.found.items() if f.status != "ok"]
+    if pending and not collect_only:
+        _check_writable(st.results, st.budget.name)
     if pending and not collect_only and _executor(session.config).parallel:
         for key in pending:
             _note_recompute(st.found[key])
@@ -428,15 +451,7 @@ def pytest_runtestloop(session: pytest.Session):
         if not collect_only:
             for cs in st.claims.values():
                 if cs.selected:
-                    write_design(st.results, cs.design)
-
-
-def write_design(results: Path, design: Design) -> Path:
-    """``results/<budget>/claims/<id>.json``: the design with the digest of each record it refers to."""
-    digests = {u.path: file_digest(results / u.path) for u in design.units}
-    path = results / design.budget.name / "claims" / f"{design.claim}.json"
-    atomic_write_json(path, design.to_dict(digests))
-    return path
+                    cs.design.write(st.results)
 
 
 class _Progress:

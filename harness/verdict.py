@@ -276,7 +276,8 @@ def _gates(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, An
     out: dict[str, Any] = {"learned_gate": spec.learned, "levels": {}, "reason": None, "failed": None}
     gain_claim = (direction in ("increasing", "non_increasing")) == (sign > 0)
     if metric == STEPS_TO_THRESHOLD:
-        censored_at = float(np.max(y))
+        curves = [r.get("curve") for r in rows]  # censored at the claim's largest evaluated step + 1
+        censored_at = (max(max(c[0], default=0) for c in curves) + 1.0) if all(curves) else float(np.max(y))
         reached = [float(np.mean(y[i] < censored_at)) for i in by_level]
         for name, r in zip(lid, reached):
             out["levels"][name] = {"reached": r, "learned": r >= 0.5}

@@ -362,3 +362,36 @@ def test_progress_line_on_a_terminal_only(monkeypatch):
     prog = plugin._Progress(Config, "x")
     prog(1, 2)
     assert Config.pluginmanager.tr.text == ""
+
+
+def test_a_record_that_cannot_be_written_is_spilled_not_lost(project, monkeypatch, tmp_path):
+    from harness import plugin, records
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(plugin.tempfile, "tempdir", None)
+    calls = []
+
+    def full_disk(path, rec):
+        if "harness-spill" not in str(path):
+            calls.append(path)
+            raise OSError(28, "No space left on device")
+        records.write_record(path, rec)
+    monkeypatch.setattr(plugin, "write_record", full_disk)
+    r = run(project, "claims", "--no-verdicts", "-k", "size1", "--workers", "1")
+    r.assert_outcomes(failed=2, deselected=6)
+    r.stdout.fnmatch_lines(["*could not be written*No space left on device*the finished run was saved to*"
+                            "harness-spill*copy it to*"])
+    spilled = sorted((tmp_path / "harness-spill").rglob("*.json"))
+    assert len(spilled) == 2 and len(calls) == 2
+    monkeypatch.setattr(plugin, "write_record", records.write_record)  # (not undo(): pytester's chdir is one)
+    for p in spilled:  # restoring them is a copy
+        dest = project.path / "results" / p.relative_to(tmp_path / "harness-spill")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(p.read_bytes())
+    assert "0 units ran, 2 reused" in run(project, "claims", "--no-verdicts", "-k", "size1").stdout.str()
+
+
+def test_an_unwritable_results_directory_stops_before_training(project):
+    (project.path / "results").write_text("a file where the results directory belongs")
+    r = run(project, "claims", "--no-verdicts")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is not writable" in r.stderr.str() + r.stdout.str() and "nothing was trained" in r.stderr.str() + r.stdout.str()
