@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock, Timeout
 
 from harness import design as designs
 from harness import trend
@@ -85,6 +87,8 @@ class State:
     parametrizing_claim: bool = False
     ran: int = 0
     cached: int = 0
+    waited: int = 0
+    """Runs another process computed while this one waited for it (the per-run lock)."""
 
 
 STATE = pytest.StashKey[State]()
@@ -364,23 +368,57 @@ def _execution(config: pytest.Config) -> tuple[str, int | None, str | None]:
 def _submit(st: State, key: str, executor: Executor, progress: Any = None) -> Future:
     """Submit a run. The returned future resolves once the driver has validated the run's result and written
     its record (or stored why not in ``st.problems``), so a finished run is recorded even if its item never
-    runs (-x, Ctrl-C) and an item never reads a record that is not yet written."""
+    runs (-x, Ctrl-C) and an item never reads a record that is not yet written.
+
+    A file lock per run (``results/<budget>/.locks/<key>.lock``) is held from submission until its record is
+    written: a second pytest or ``dvc repro`` that needs the same run waits for the first one's record and
+    reuses it instead of computing it again (and computes it only if the first one stopped without it)."""
     unit = st.jobs[key]
     done: Future = Future()
     st.futures[key] = done
+    path = st.results / st.budget.name / ".locks" / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), thread_local=False)
 
     def finish(f: Future) -> None:
-        if f.cancelled():
-            done.cancel()
-        elif f.exception() is not None:
-            done.set_exception(f.exception())
-        else:
-            try:
-                st.problems[key] = _write_record(st, key, dict(f.result()))
-            except Exception as e:  # noqa: BLE001 - the item reports it
-                st.problems[key] = [f"its record could not be written: {type(e).__name__}: {e}"]
-            done.set_result(None)
-    executor.submit(unit, progress).add_done_callback(finish)
+        try:
+            if f.cancelled():
+                done.cancel()
+            elif f.exception() is not None:
+                done.set_exception(f.exception())
+            else:
+                try:
+                    st.problems[key] = _write_record(st, key, dict(f.result()))
+                except Exception as e:  # noqa: BLE001 - the item reports it
+                    st.problems[key] = [f"its record could not be written: {type(e).__name__}: {e}"]
+                done.set_result(None)
+        finally:
+            lock.release()
+
+    def start() -> None:
+        executor.submit(unit, progress).add_done_callback(finish)
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        sys.stderr.write(f"\n{unit.label}: another run is computing it; waiting for its record\n")
+
+        def wait() -> None:
+            lock.acquire()
+            found = lookup(st.results / st.askers[key][0][1].path, key)
+            if found.status == "ok":
+                lock.release()
+                st.problems[key], st.waited = [], st.waited + 1
+                done.set_result(None)
+            else:  # the other run stopped without it: compute it here, still holding the lock
+                try:
+                    start()
+                except BaseException as e:  # noqa: BLE001 - e.g. the executor was shut down meanwhile
+                    lock.release()
+                    done.set_exception(e)
+        threading.Thread(target=wait, name=f"claims-wait-{key[:8]}", daemon=True).start()
+        return done
+    start()
     return done
 
 
@@ -538,7 +576,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     st = _state(config)
     done = [cs for cs in st.claims.values() if cs.summary is not None]
     if st.ran or st.cached:
-        terminalreporter.write_line(f"claims: {st.ran} units ran, {st.cached} reused from records in {st.results}")
+        terminalreporter.write_line(f"claims: {st.ran} units ran, {st.cached} reused from records in {st.results}"
+                                    + (f", {st.waited} computed meanwhile by another run" if st.waited else ""))
     if not done:
         return
     terminalreporter.section("claim verdicts")

@@ -113,6 +113,22 @@ def test_a_worker_killed_mid_unit_is_replaced_and_the_unit_retried(project):
     assert not any(alive(int(p)) for p in lines(project / "pids.txt"))
 
 
+def test_two_runs_of_one_claim_at_once_compute_each_unit_once(project):
+    """The per-run lock: the second pytest waits for the first one's records and reuses them."""
+    set_sleep(project, 3.0)  # the first run takes ~12 s: longer than the second one's start-up
+    first = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=environ(project),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: len(lines(project / "pids.txt")) >= 1)
+    second = run(project, "--workers", "2", "--no-verdicts")
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, out + second.stdout
+    ran = lines(project / "counter.txt")
+    assert len(ran) == 8 and len(set(ran)) == 8, ran  # every unit once, between the two runs
+    assert "computed meanwhile by another run" in second.stdout
+    assert "another run is computing it; waiting for its record" in second.stderr
+    assert len(records(project)) == 8
+
+
 def test_a_unit_whose_worker_always_dies_fails_its_point_after_the_retries(project):
     set_sleep(project, 0.0)
     r = run(project, "--workers", "2", "--no-verdicts", TOY_SUICIDE="size4")
