@@ -6,6 +6,8 @@
   each claim whose design was written by a run (``results/<budget>/claims/<id>.json``).
 - ``report``: summaries -> ``reports/<budget>/report.md``, figures and ``verdicts.json``.
 - ``show CLAIM``: one claim's per-level numbers and verdicts, from its summary.
+- ``status``: per claim, the runs it plans now: recorded, missing, corrupt, whether its committed design is
+  stale, and the expected time to finish with the configured workers; then the total.
 - ``gc``: remove the records that no claim design refers to (``--dry-run`` lists them).
 - ``verify``: re-run randomly chosen committed runs within ``--minutes`` and compare every metric with the
   record (bit for bit on CPU); non-zero exit on any mismatch.
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("list", "data", "verdict", "report", "show", "gc", "verify"):
+    for name in ("list", "data", "verdict", "report", "show", "status", "gc", "verify"):
         p = sub.add_parser(name)
         _common(p)
         if name == "verdict":
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         params = Params.load(args.params)
         budget = params.budget(args.budget).name
         commands = {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report,
-                    "show": cmd_show, "gc": cmd_gc, "verify": cmd_verify, "plan": cmd_plan}
+                    "show": cmd_show, "status": cmd_status, "gc": cmd_gc, "verify": cmd_verify, "plan": cmd_plan}
         return commands[args.cmd](args, params, budget)
     except (ParamsError, FileNotFoundError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -182,6 +184,44 @@ def cmd_show(args, params: Params, budget: str) -> int:
         print("\n".join(_level_table(s, m["metric"])))
         print(summary_line(s["claim"], m), "\n")
     return 0
+
+
+def cmd_status(args, params: Params, budget: str) -> int:
+    """What each claim plans now and how much of it is recorded; the expected time for the rest."""
+    import os
+
+    from harness import design as designs
+    from harness.records import lookup
+
+    planned = designs.build_all(params, params.budget(budget), "cpu")
+    committed = load_designs(args, budget)
+    workers = int((params.data.get("execution") or {}).get("workers") or os.cpu_count() or 1)
+    seen: set[str] = set()
+    total_s, total_missing = 0.0, 0
+    print(f"{'claim':<26}{'runs':>6}{'recorded':>10}{'missing':>9}{'corrupt':>9}  design    expected (serial)")
+    for claim, d in planned.items():
+        keys = {u.key: u for u in d.units}
+        states = {k: lookup(Path(args.results) / u.path, k).status for k, u in keys.items()}
+        missing = [k for k, v in states.items() if v != "ok" and k not in seen]
+        seen.update(keys)
+        minutes = params.expected_minutes(claim, budget)
+        expected = None if minutes is None else 60.0 * minutes * len(missing) / max(len(keys), 1)
+        total_s += expected or 0.0
+        total_missing += len(missing)
+        c = committed.get(claim)
+        design = ("none" if c is None else "current" if {u["key"] for u in c["units"]} == set(keys) else "stale")
+        print(f"{claim:<26}{len(keys):>6}{sum(v == 'ok' for v in states.values()):>10}{len(missing):>9}"
+              f"{sum(v == 'corrupt' for v in states.values()):>9}  {design:<9} "
+              + ("—" if not missing else "?" if expected is None else _duration(expected)))
+    print(f"total: {total_missing} runs to compute (runs shared between claims counted once), about "
+          f"{_duration(total_s)} serial, {_duration(total_s / workers)} on {workers} workers (params.yaml minutes, "
+          "measured on the 2-core reference machine)")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
 def cmd_gc(args, params: Params, budget: str) -> int:

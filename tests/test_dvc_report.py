@@ -122,6 +122,8 @@ def test_cli_list_and_show(repo: Path):
     assert "toy_trend" in out and "units recorded" in out
     out = sh(repo, "python", "-m", "harness", "show", "toy_trend")
     assert "size1" in out and "auc_return" in out
+    out = sh(repo, "python", "-m", "harness", "status")
+    assert "toy_trend" in out and "total: 0 runs to compute" in out and "current" in out
 
 
 def test_exp_run_with_another_budget(repo: Path):
