@@ -311,7 +311,9 @@ def _gates(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, An
             out["reason"] = f"did not learn: the {what} got {best:.2f} {unit}; gate {gate:g}"
             out["failed"] = "learning"
             return out
-    if ceiling_n is not None:
+    if ceiling_n is not None and not np.all(np.isfinite(base)):
+        out["headroom"] = "not applied: no baseline (no untrained score recorded and no random_score)"
+    elif ceiling_n is not None:
         i0 = by_level[0]
         g0, b0, c = sign * float(np.mean(y[i0])), sign * float(np.mean(base[i0])), sign * ceiling_n
         if c - b0 > 0:
@@ -401,15 +403,15 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
 
     seeds = sorted({r["seed"] for r in rows})
     extremes = (min(r["params_count"] for r in rows), max(r["params_count"] for r in rows))
-    xs, ys, bs, per_seed = [], [], [], {}
+    xs, ys, bs, per_seed, edge = [], [], [], {}, 0
     for s in seeds:
         budgets, best = optimal([r for r in rows if r["seed"] == s])
         per_seed[s] = {"budgets": budgets.tolist(), "optimal_size": best.tolist()}
         xs += np.log2(budgets).tolist()
         ys += np.log2(best).tolist()
         bs += [s] * len(budgets)
+        edge += int(np.isin(best, extremes).sum())
     n = len(xs)
-    edge = int(np.isin(np.exp2(ys), extremes).sum()) if n else 0
     # the pooled picture: mean metric per grid cell over seeds
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in rows:

@@ -96,3 +96,11 @@ def test_law_is_fitted_per_seed_against_the_recorded_quantity():
     law = _law(spec, np.array(raw), rows)
     assert law["x"] == "params" and law["floor"] == 1.0
     assert law["ci"][0] < 0.4 < law["ci"][1] and law["b"] == pytest.approx(0.4, abs=0.05)
+
+
+def test_a_grid_that_does_not_bracket_the_optimum_is_inconclusive(tmp_path):
+    """Optimum 4 * (C / 64) ** 2 over sizes 1..32: at most budgets the best size is the grid's smallest or
+    largest, so the rank test's "increasing" says nothing about where the optimum lies."""
+    m = run_toy(tmp_path, 2.0)["metrics"][0]
+    assert m["verdict"] == "INCONCLUSIVE" and m["reason"].startswith("the grid does not bracket the optimum")
+    assert m["stats"]["edge"] / m["stats"]["n"] > 0.5 and m["stats"]["gates"]["failed"] == "bracket"
