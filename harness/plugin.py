@@ -575,7 +575,7 @@ class VerdictItem(pytest.Item):
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     st = _state(config)
     done = [cs for cs in st.claims.values() if cs.summary is not None]
-    if st.ran or st.cached:
+    if st.ran or st.cached or st.waited:
         terminalreporter.write_line(f"claims: {st.ran} units ran, {st.cached} reused from records in {st.results}"
                                     + (f", {st.waited} computed meanwhile by another run" if st.waited else ""))
     if not done:
