@@ -252,7 +252,8 @@ def _ci(st: Mapping[str, Any]) -> str:
 
 def _levels(summary: Mapping[str, Any]) -> str:
     """The levels run at this budget (a claim may run a subset of its parametrized levels)."""
-    return ", ".join(str(lv["value"]) for lv in summary.get("levels") or summary["all_levels"])
+    values = {repr(lv["value"]): lv["value"] for lv in summary.get("levels") or summary["all_levels"]}
+    return ", ".join(str(v) for v in values.values())  # each value once (a grid repeats them)
 
 
 def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
