@@ -78,3 +78,28 @@ def test_every_claim_states_its_gates_and_paper_effect():
         assert "paper_effect" in kwargs, f"{claim}: give paper_effect= (a number in the claim's units, or 'unknown')"
         assert "Gates:" in (fn.__module__ and __import__("sys").modules[fn.__module__].__doc__), (
             f"{claim}: its docstring needs a 'Gates:' paragraph saying where its gates and paper effect come from")
+
+
+def test_committed_results_match_the_code():
+    """What `dvc status` would say for the claims that have committed results: each committed design plans the
+    runs the code plans now (else the records are stale: rerun the claim and commit results/), and each record
+    it names is there, whole and unedited, with the digest the design pinned."""
+    import json
+
+    from harness import design
+    from harness.records import file_digest, lookup
+    params = Params.load(ROOT / "params.yaml")
+    for budget in ("quick", "full"):
+        committed = {p.stem: json.loads(p.read_text()) for p in (ROOT / "results" / budget / "claims").glob("*.json")}
+        if not committed:
+            continue
+        planned = design.build_all(params, params.budget(budget), "cpu", sorted(committed), root=ROOT)
+        for claim, d in committed.items():
+            now = {u.key for u in planned[claim].units}
+            assert {u["key"] for u in d["units"]} == now, (
+                f"results/{budget}/claims/{claim}.json is stale: the code or params.yaml now plan other runs; "
+                f"run `pytest claims/test_{claim}.py --budget {budget}` and commit results/ and dvc.lock")
+            for u in d["units"]:
+                path = ROOT / "results" / u["path"]
+                assert lookup(path, u["key"]).status == "ok", f"{claim}: {u['path']} is missing or corrupt"
+                assert file_digest(path) == u["digest"], f"{claim}: {u['path']} differs from its design's digest"
