@@ -11,15 +11,27 @@ params.yaml (README, "Budgets"):
         agent: sac                     # harness/agents/<agent>.py (a DVC dependency of run@<id>)
         quick: {steps: 50000, eval_episodes: 5, minutes: 25}
 
-Every missing entry is a ``ParamsError`` that names the key to add.
+Every missing entry is a ``ParamsError`` that names the key to add. ``Params.load`` validates every section
+that is present against a schema (pydantic models: strict types, no unknown keys where the keys are fixed), and
+reports every malformed value at once, one paragraph each with its dotted params.yaml location, what was found,
+what is expected and an example; a missing section is reported when it is first needed. ``check_config`` checks
+an agent Config built from a claim's settings against its field types.
 """
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import functools
+import math
+import types
+import typing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Annotated, Any, Iterator, Literal, Mapping, Union
 
+import pydantic
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 LEVEL_MODES = ("all", "extremes")
 # Keys of claims.<id>.<budget> that are not the agent's settings (so not in record keys): the planning
@@ -117,6 +129,7 @@ class Params:
             raise ParamsError(f"{path} is not valid YAML: {e}") from e
         if not isinstance(data, dict):
             raise ParamsError(f"{path} must be a mapping with keys budget, verdict, budgets, claims")
+        validate(data, path)
         return cls(path, data)
 
     def _get(self, *keys: str) -> Any:
@@ -209,3 +222,349 @@ class Params:
         """The ``minutes`` estimate of a claim at a budget (on the 2-core machine), if params gives one."""
         value = (self.claim_entry(claim).get(budget or self.active_budget) or {}).get("minutes")
         return None if value is None else float(value)
+
+
+# --- the params.yaml schema -------------------------------------------------------------------------------
+# Strict: no str -> bool, no float -> int, no str -> number (an int is a valid float). A field whose default is
+# None but whose type does not admit None is optional when absent (the "missing `...`" error comes when it is
+# first needed) but wrong when written as null.
+
+_Count = Annotated[int, Field(ge=1)]
+_FIXED = ConfigDict(strict=True, extra="forbid")
+
+
+class VerdictSchema(BaseModel):
+    model_config = _FIXED
+    alpha: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = None  # type: ignore[assignment]
+    permutations: _Count = None  # type: ignore[assignment]
+
+
+class ExecutionSchema(BaseModel):
+    model_config = _FIXED
+    executor: Literal["local", "ray"] = "local"
+    workers: _Count | None = None
+    ray_address: str | None = None
+
+
+class BudgetSchema(BaseModel):
+    model_config = _FIXED
+    seeds: _Count
+    seeds_per_unit: _Count
+    levels: Literal["all", "extremes"] = "all"
+    plumbing_only: bool = False
+
+
+class ClaimBudgetSchema(BaseModel):
+    """``claims.<id>.<budget>``: the harness keys are typed; every other key is the agent's setting."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    minutes: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    seeds: _Count | None = None
+    seeds_per_unit: _Count | None = None
+    levels: Any = None
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: Any) -> Any:
+        if v is None or v in LEVEL_MODES or (isinstance(v, list) and len(v) >= 2):
+            return v
+        raise ValueError("levels must be one of 'all', 'extremes' or a list of at least 2 axis values")
+
+
+class ClaimSchema(BaseModel):
+    """``claims.<id>``: ``agent`` and one entry per budget (any other key)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    __pydantic_extra__: dict[str, ClaimBudgetSchema | None]
+    agent: str
+
+
+class ParamsSchema(BaseModel):
+    model_config = _FIXED
+    budget: str = None  # type: ignore[assignment]
+    verdict: VerdictSchema = None  # type: ignore[assignment]
+    execution: ExecutionSchema | None = None
+    budgets: dict[str, BudgetSchema] = None  # type: ignore[assignment]
+    claims: dict[str, ClaimSchema | None] | None = None
+
+
+_KEYS = {  # the fixed keys of each mapping, for "unknown key" messages
+    "": ("budget", "verdict", "execution", "budgets", "claims"),
+    "verdict": ("alpha", "permutations"),
+    "execution": ("executor", "workers", "ray_address"),
+    "budgets.*": ("seeds", "seeds_per_unit", "levels", "plumbing_only"),
+}
+_BUDGET_EXAMPLE = "{seeds: 5, seeds_per_unit: 5, levels: all, plumbing_only: false}"
+_EXPECT: dict[str, tuple[str, str]] = {  # location pattern -> (what is expected, an example line)
+    "budget": ("the name of a budget under `budgets` (a string)", "budget: quick"),
+    "verdict": ("a mapping with alpha and permutations", "verdict: {alpha: 0.05, permutations: 9999}"),
+    "verdict.alpha": ("a number strictly between 0 and 1", "alpha: 0.05"),
+    "verdict.permutations": ("an integer >= 1", "permutations: 9999"),
+    "execution": ("a mapping with executor and optionally workers, ray_address", "execution: {executor: local}"),
+    "execution.executor": ("'local' or 'ray'", "executor: local"),
+    "execution.workers": ("an integer >= 1 (leave it out for the number of cores)", "workers: 2"),
+    "execution.ray_address": ("a string, the address of a Ray cluster", "ray_address: auto"),
+    "budgets": ("a mapping of budget names to budget profiles", f"budgets: {{quick: {_BUDGET_EXAMPLE}}}"),
+    "budgets.*": ("a mapping with seeds, seeds_per_unit, levels, plumbing_only", f"<name>: {_BUDGET_EXAMPLE}"),
+    "budgets.*.seeds": ("an integer >= 1", "seeds: 2"),
+    "budgets.*.seeds_per_unit": ("an integer >= 1", "seeds_per_unit: 2"),
+    "budgets.*.levels": ("'all' or 'extremes'", "levels: all"),
+    "budgets.*.plumbing_only": ("true or false (a YAML boolean, unquoted)", "plumbing_only: false"),
+    "claims": ("a mapping of claim ids to their entries", "claims: {sac_width: {agent: sac, quick: {steps: 10000}}}"),
+    "claims.*": ("a mapping with `agent:` and one settings entry per budget",
+                 "<id>: {agent: sac, smoke: {steps: 500}}"),
+    "claims.*.agent": ("the name of a module in harness/agents/ (a string)", "agent: sac"),
+    "claims.*.*": ("a mapping of the claim's settings at that budget", "<budget>: {steps: 10000, minutes: 5}"),
+    "claims.*.*.minutes": ("a number >= 0 (the expected wall time in minutes)", "minutes: 5"),
+    "claims.*.*.seeds": ("an integer >= 1", "seeds: 3"),
+    "claims.*.*.seeds_per_unit": ("an integer >= 1", "seeds_per_unit: 1"),
+    "claims.*.*.levels": ("'all', 'extremes' or a list of at least 2 axis values", "levels: [XS, S]"),
+}
+
+_SUBJECTS = {"budgets.*": "budgets.<name>", "claims.*": "claims.<id>", "claims.*.*": "claims.<id>.<budget>"}
+
+
+def _pattern(loc: tuple[Any, ...]) -> str:
+    """``("budgets", "smoke", "seeds")`` -> ``budgets.*.seeds``: the schema location of a params.yaml path."""
+    out = []
+    for i, part in enumerate(loc):
+        if (loc[0] == "budgets" and i == 1) or (loc[0] == "claims" and i == 1) or \
+                (loc[0] == "claims" and i == 2 and part != "agent"):
+            out.append("*")
+        else:
+            out.append(str(part))
+    return ".".join(out)
+
+
+def _show(value: Any) -> str:
+    """A found value as the message shows it (a quoted number or boolean says that it is a string)."""
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        if isinstance(parsed, (bool, int, float)):
+            text += " (a string: write it without quotes)"
+        elif any(c.isdigit() for c in value) and _is_number(value):
+            text += " (a string: YAML reads a number like 1e-3 as text; write 0.001 or 1.0e-3)"
+    elif value is None:
+        text = "null"
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _problem(path: Path, error: Mapping[str, Any]) -> tuple[str, str]:
+    """(dotted location, one paragraph) for one pydantic error on params.yaml."""
+    loc = tuple(error["loc"])
+    if loc and loc[-1] == "[key]":  # a mapping key that is not a string
+        where = ".".join(str(p) for p in loc[:-2]) or "params.yaml's top level"
+        return ".".join(map(str, loc)), (f"{path}: {where} has the key {loc[-2]!r} ({type(loc[-2]).__name__}); "
+                                        f"names in params.yaml must be strings, e.g. quote it: `'{loc[-2]}': ...`")
+    dotted = ".".join(str(p) for p in loc)
+    key = str(loc[-1]) if loc else ""
+    if error["type"] == "extra_forbidden":
+        parent = _pattern(loc[:-1])
+        allowed = ", ".join(_KEYS.get(parent, ()))
+        inside = ".".join(map(str, loc[:-1])) or "params.yaml's top level"
+        return dotted, (f"{path}: {dotted} is not a key of {inside} (found `{key}: {_show(error['input'])}`); the "
+                        f"keys there are {allowed}: remove it or fix its spelling")
+    pattern = _pattern(loc)
+    expected, example = _EXPECT.get(pattern, ("a valid value", f"{key}: ..."))
+    example = example.replace(example.split(":", 1)[0], key, 1) if example.startswith("<") else example
+    subject = _SUBJECTS.get(pattern, key)
+    if error["type"] == "missing":
+        return dotted, f"{path}: missing `{dotted}`; add it, e.g. `{example}` (see README)"
+    return dotted, f"{path}: {dotted} is {_show(error['input'])}; {subject} must be {expected}, e.g. `{example}`"
+
+
+def validate(data: Mapping[str, Any], path: str | Path = "params.yaml") -> None:
+    """Check the sections of a parsed params.yaml that are present against the schema; a ``ParamsError`` with
+    one paragraph per malformed value otherwise."""
+    try:
+        ParamsSchema.model_validate(data)
+    except ValidationError as e:
+        problems: dict[str, str] = {}
+        for error in e.errors():
+            dotted, text = _problem(Path(path), error)
+            problems.setdefault(dotted, text)
+        raise ParamsError("\n\n".join(problems.values())) from None
+
+
+# --- agent Configs -------------------------------------------------------------------------------------------
+
+def _list_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _relaxed(tp: Any) -> Any:
+    """``tp`` as check_config accepts it: a list where a tuple is expected (params.yaml has no tuples)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_relaxed(a) for a in args)]
+    if origin is tuple:
+        inner = tuple[tuple(a if a is Ellipsis else _relaxed(a) for a in args)] if args else tuple
+        return Annotated[inner, BeforeValidator(_list_to_tuple)]
+    if tp is tuple:
+        return Annotated[tuple, BeforeValidator(_list_to_tuple)]
+    if origin in (list, dict, collections.abc.Sequence, collections.abc.Mapping) and args:
+        return origin[tuple(_relaxed(a) for a in args)]
+    return tp
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(tp: Any) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(_relaxed(tp))
+
+
+def _conforms(value: Any, tp: Any) -> bool:
+    try:
+        adapter = _adapter(tp)
+    except TypeError:  # an unhashable annotation: no cache
+        adapter = pydantic.TypeAdapter(_relaxed(tp))
+    except Exception:  # noqa: BLE001 - a type pydantic cannot build a validator for: check the class only
+        cls = typing.get_origin(tp) or tp
+        return not isinstance(cls, type) or isinstance(value, cls)
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
+_WORDS = {int: "an int", float: "a float (an int will do)", str: "a str", bool: "a bool (true or false)",
+          type(None): "None (null)"}
+
+
+def _type_text(tp: Any) -> str:
+    if tp in _WORDS:
+        return _WORDS[tp]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_text(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    name = repr(tp).replace("typing.", "") if origin is not None else getattr(tp, "__qualname__", repr(tp))
+    if origin in (tuple, list, collections.abc.Sequence):
+        return f"a {name} (a list in params.yaml)"
+    return f"a {name}"
+
+
+def _yaml_inline(value: Any) -> str | None:
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise TypeError(v)
+    try:
+        text = yaml.safe_dump(plain(value), default_flow_style=True, width=10_000).strip()
+    except (TypeError, yaml.YAMLError):
+        return None
+    return text[:-3].strip() if text.endswith("...") else text
+
+
+def _example(field: dataclasses.Field, tp: Any) -> Any:
+    """The field's default when it has one of the right type, else a value of the type (or MISSING)."""
+    default = field.default
+    if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+        try:
+            default = field.default_factory()
+        except Exception:  # noqa: BLE001
+            default = dataclasses.MISSING
+    if default is not dataclasses.MISSING and default is not None and _conforms(default, tp):
+        return default
+    for candidate in (1, 0.5, "name", True, ["a", "b"]):
+        if _conforms(candidate, tp):
+            return candidate
+    return dataclasses.MISSING
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b) or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _setting_of(settings: Mapping[str, Any], field_path: tuple[str, ...], value: Any) -> tuple[str, ...] | None:
+    """The path, within the settings, of the setting that ``value`` (Config field ``field_path``) came from:
+    the same path (or, nested, the same name) holding that object or an equal value, else the one setting
+    that holds that very object."""
+    entries: list[tuple[tuple[str, ...], Any]] = []
+
+    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for k, v in node.items():
+            entries.append((prefix + (str(k),), v))
+            if isinstance(v, Mapping):
+                walk(v, prefix + (str(k),))
+    walk(settings, ())
+    tiers = [
+        [p for p, v in entries if p == field_path and (v is value or _same(v, value))],
+        [p for p, v in entries if p[-1] == field_path[-1] and v is value],
+        [p for p, v in entries if p[-1] == field_path[-1] and _same(v, value)],
+        [p for p, v in entries if v is value],
+    ]
+    for tier in tiers:
+        if len(tier) == 1:
+            return tier[0]
+    return None
+
+
+def _check_fields(obj: Any, cls_name: str, field_path: tuple[str, ...], settings: Settings,
+                  problems: list[str], where: str) -> None:
+    try:
+        hints = typing.get_type_hints(type(obj))
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: check those that do
+        hints = {f.name: f.type for f in dataclasses.fields(obj) if not isinstance(f.type, str)}
+    for f in dataclasses.fields(obj):
+        if f.name not in hints:
+            continue
+        tp, value, here = hints[f.name], getattr(obj, f.name), field_path + (f.name,)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type) and _conforms(value, tp):
+            _check_fields(value, cls_name, here, settings, problems, where)
+            continue
+        if _conforms(value, tp):
+            continue
+        name = f"{cls_name}.{'.'.join(here)}"
+        example = _example(f, tp)
+        source = _setting_of(settings._values, here, value)
+        prefix = f"{where}: " if where else ""
+        if source is not None:
+            loc = ".".join((settings._where,) + source) if settings._where else ".".join(source)
+            line = _yaml_inline(example) if example is not dataclasses.MISSING else None
+            fix = f"write `{source[-1]}: {line}`" if line is not None else f"write {_type_text(tp)}"
+            problems.append(f"{prefix}params.yaml: {loc} is {_show(value)}, but {name} is {_type_text(tp)}: {fix}")
+        else:
+            fix = f" (e.g. `{f.name}={example!r}`)" if example is not dataclasses.MISSING else ""
+            problems.append(f"{prefix}{name} is {value!r} ({type(value).__name__}), but it must be "
+                            f"{_type_text(tp)}: the claim function sets it; pass a value of that type{fix}")
+
+
+def check_config(cfg: Any, settings: Settings, where: str) -> None:
+    """Check every field of an agent Config (a dataclass instance, nested dataclasses included) against its type
+    annotation, strictly (an int will do for a float, a list for a tuple); a ``ParamsError`` that names the field,
+    its value, the expected type and, when the value came from a setting, its params.yaml location."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise ParamsError(f"{where}: the agent's config is a {type(cfg).__name__}, not a Config dataclass instance")
+    cls = type(cfg)
+    cls_name = f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__qualname__}"
+    problems: list[str] = []
+    _check_fields(cfg, cls_name, (), settings, problems, where)
+    if problems:
+        raise ParamsError("\n\n".join(problems))

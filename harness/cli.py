@@ -13,26 +13,43 @@
   record (bit for bit on CPU); non-zero exit on any mismatch.
 - ``plan CLAIM``: the power of the claim's test at the budget's design (MDE) and the seeds needed to see the
   paper's effect (``paper_effect=``), from a noise sd (``--sd``, or the claim's records); trains nothing.
+
+Every command works from any directory of the project: with the default ``--params`` it uses the nearest
+params.yaml (this directory, else the first parent that has params.yaml and claims/) and resolves the default
+``--results`` and ``--reports`` there. Bad input (an unknown claim, a damaged design or summary file, a file
+where a directory should be) is one ``error:`` paragraph naming the file and the fix, exit status 2; an
+unexpected exception is ``error: <Type>: <message>``, exit status 2 (``HARNESS_DEBUG=1`` shows the traceback).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import os
 import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.budget import Params, ParamsError
 
+DEBUG_HINT = "(run with HARNESS_DEBUG=1 for the traceback)"
+
+
+class CliError(Exception):
+    """Bad input the user can fix (an unknown claim, a damaged file, a file where a directory should be): the
+    message names what is wrong and what to do; ``main`` prints it and exits 2."""
+
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default=None,
+                   help="default: params.yaml here, else in the nearest parent directory that has params.yaml "
+                        "and claims/ (the project root)")
     p.add_argument("--budget", default=None, help="default: `budget:` in params.yaml")
-    p.add_argument("--results", default="results")
-    p.add_argument("--reports", default="reports")
+    p.add_argument("--results", default=None, help="default: results/ at the project root")
+    p.add_argument("--reports", default=None, help="default: reports/ at the project root")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,14 +83,162 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--simulations", type=int, default=1000, help="noise draws per MDE (default 1000)")
     args = parser.parse_args(argv)
     try:
+        find_project(args)
         params = Params.load(args.params)
         budget = params.budget(args.budget).name
         commands = {"list": cmd_list, "data": cmd_data, "verdict": cmd_verdict, "report": cmd_report,
                     "show": cmd_show, "status": cmd_status, "gc": cmd_gc, "verify": cmd_verify, "plan": cmd_plan}
         return commands[args.cmd](args, params, budget)
-    except (ParamsError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - every failure becomes one paragraph and exit status 2
+        if _expected(e):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if os.environ.get("HARNESS_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {type(e).__name__}: {e}\n{DEBUG_HINT}", file=sys.stderr)
         return 2
+
+
+def _expected(e: BaseException) -> bool:
+    """Errors whose message already says what to fix: bad input, params.yaml, a claim marker."""
+    if isinstance(e, (CliError, ParamsError)):
+        return True
+    claim = sys.modules.get("harness.claim")  # not imported up front: it pulls in numpy and scipy
+    return claim is not None and isinstance(e, claim.ClaimSpecError)
+
+
+# --- where the project is ----------------------------------------------------------------------------------
+
+def project_root(start: Path) -> Path | None:
+    """The nearest directory from ``start`` up that has params.yaml and a claims/ folder."""
+    for d in [start, *start.parents]:
+        if (d / "params.yaml").is_file() and (d / "claims").is_dir():
+            return d
+    return None
+
+
+def find_project(args) -> None:
+    """Fill in the default ``--params``, ``--results`` and ``--reports``: params.yaml of this directory, else of
+    the nearest parent project (then the defaults resolve there, and so do the offline datasets)."""
+    results, reports = args.results or "results", args.reports or "reports"
+    if args.params is None and not Path("params.yaml").exists():
+        root = project_root(Path.cwd().resolve())
+        if root is None:
+            raise CliError("no params.yaml here or in any parent directory; run from the project root or pass "
+                           "--params")
+        print(f"(project root: {root})", file=sys.stderr)
+        args.params = str(root / "params.yaml")
+        results = args.results or str(root / "results")
+        reports = args.reports or str(root / "reports")
+        args.found_root = root
+    args.params = args.params or "params.yaml"
+    args.results, args.reports = results, reports
+
+
+def project_dir(args) -> Path:
+    """The directory of the params.yaml in use (``.`` at the project root)."""
+    return Path(args.params).parent
+
+
+def data_root(args) -> Path:
+    """Where the offline datasets are: harness.offline's ``root_dir()``, at the project root when the project
+    was found above the working directory (its default, data/offline, is relative to the working directory)."""
+    from harness.offline import root_dir
+    root = root_dir()
+    found = getattr(args, "found_root", None)
+    return found / root if found is not None and not root.is_absolute() else root
+
+
+def check_known(params: Params, claims: list[str]) -> None:
+    unknown = [c for c in claims if c not in params.claims]
+    if unknown:
+        names = ", ".join(repr(c) for c in unknown)
+        raise CliError(f"unknown claim{'s' if len(unknown) > 1 else ''} {names}; claims in {params.path}: "
+                       f"{', '.join(params.claims) or '(none)'}. A new claim needs claims/test_<id>.py and an "
+                       "entry `claims.<id>` in params.yaml (README, Adding a claim)")
+
+
+# --- reading the CLI's files -------------------------------------------------------------------------------
+
+def read_json(path: Path, what: str, fix: str, check: Callable[[Any], str | None] | None = None) -> Any:
+    """The one way the CLI reads a JSON file. A file that cannot be read, is not JSON, or that ``check`` rejects
+    (it returns what is wrong, or None) is a CliError naming the file, what it should hold and the fix."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except IsADirectoryError:
+        problem = "is a directory, not a file"
+    except FileNotFoundError:
+        problem = "does not exist"
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        problem = f"cannot be read ({type(e).__name__}: {e})"
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            problem = ("is empty" if not text.strip() else
+                       f"is not valid JSON ({getattr(e, 'msg', e)}, line {getattr(e, 'lineno', '?')} column "
+                       f"{getattr(e, 'colno', '?')}: truncated or damaged)")
+        else:
+            problem = check(data) if check is not None else None
+            if problem is None:
+                return data
+    raise CliError(f"{path} {problem}; it should hold {what}. {fix}")
+
+
+def _shape(data: Any, keys: tuple[str, ...], what: str) -> str | None:
+    if not isinstance(data, dict):
+        return f"holds a JSON {type(data).__name__}, not {what} (a JSON object)"
+    missing = [k for k in keys if k not in data]
+    return f"lacks {', '.join(missing)}" if missing else None
+
+
+DESIGN_KEYS = ("claim", "budget", "spec", "doc", "all_levels", "levels", "seeds", "units")
+UNIT_KEYS = ("level_id", "params", "seeds", "key", "path")
+SUMMARY_KEYS = ("claim", "doc", "spec", "metrics", "observations")
+
+
+def _design_problem(d: Any) -> str | None:
+    problem = _shape(d, DESIGN_KEYS, "a claim design")
+    if problem is None and not (isinstance(d["units"], list) and all(
+            _shape(u, UNIT_KEYS, "a unit") is None and isinstance(u["path"], str) and isinstance(u["key"], str)
+            for u in d["units"])):
+        problem = f"has malformed units (each needs {', '.join(UNIT_KEYS)})"
+    return problem
+
+
+def read_design(path: Path, budget: str) -> dict[str, Any]:
+    """A claim design, ``results/<budget>/claims/<id>.json``, checked for the fields the CLI reads."""
+    claim = Path(path).stem
+    return read_json(path, f"the design of claim {claim!r} that `pytest claims/test_{claim}.py` writes",
+                     f"Delete it and rerun `pytest claims/test_{claim}.py --budget {budget}` (its recorded runs are "
+                     "reused, so this takes seconds)", _design_problem)
+
+
+def read_summary(path: Path, budget: str) -> dict[str, Any]:
+    """A verdict summary, ``reports/<budget>/claims/<id>.json``, checked for the fields the report reads."""
+    claim = Path(path).stem
+
+    def problem(s: Any) -> str | None:
+        found = _shape(s, SUMMARY_KEYS, "a verdict summary")
+        return found or (None if isinstance(s["metrics"], list) else "has `metrics` that are not a list")
+    return read_json(path, f"the verdict summary of claim {claim!r} that `python -m harness verdict` writes",
+                     f"Delete it and rerun `python -m harness verdict {claim} --budget {budget}` (or restore the "
+                     f"committed one: `git checkout -- {path}`)", problem)
+
+
+def claims_dir(root: Path, budget: str, reports: bool = False) -> Path:
+    """``<root>/<budget>/claims`` (designs under results/, summaries under reports/); a file anywhere on that
+    path is a CliError."""
+    d = Path(root) / budget / "claims"
+    for p in (Path(root), Path(root) / budget, d):
+        if p.exists() and not p.is_dir():
+            holds = "the verdict summaries" if reports else "the claim designs"
+            rerun = (f"`python -m harness verdict --budget {budget}`" if reports else
+                     f"`pytest claims --budget {budget}` (or `dvc repro`)")
+            raise CliError(f"{p} is a file, but it must be a directory: {d} holds {holds}. Move the file away "
+                           f"(or delete it), then rerun {rerun}")
+    return d
 
 
 def design_path(args, budget: str, claim: str) -> Path:
@@ -83,37 +248,59 @@ def design_path(args, budget: str, claim: str) -> Path:
 def load_designs(args, budget: str, claims: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """The designs written by runs at ``budget`` (claim -> design dict)."""
     out = {}
-    for path in sorted((Path(args.results) / budget / "claims").glob("*.json")):
+    for path in sorted(claims_dir(Path(args.results), budget).glob("*.json")):
         if claims is None or path.stem in claims:
-            out[path.stem] = json.loads(path.read_text())
+            out[path.stem] = read_design(path, budget)
     return out
 
 
+def find_record(path: Path, key: str):
+    """harness.records.lookup, with anything that stops the record from being read reported as corrupt."""
+    from harness.records import Lookup, lookup
+    try:
+        return lookup(path, key)
+    except Exception as e:  # noqa: BLE001 - e.g. a directory where the record should be
+        return Lookup(Path(path), "corrupt", detail=f"{type(e).__name__}: {e}")
+
+
+def corrupt_note(found, claim: str, budget: str) -> str:
+    """What is wrong with a corrupt record and what to do."""
+    if Path(found.path).is_dir():
+        return (f"corrupt record {found.path}: a directory where the record should be; remove it (rm -r) and "
+                f"rerun `pytest claims/test_{claim}.py --budget {budget}`")
+    return (f"corrupt record {found.path}: {found.detail or 'not a valid record'}; delete it and rerun "
+            f"`pytest claims/test_{claim}.py --budget {budget}` (it recomputes the run)")
+
+
 def cmd_list(args, params: Params, budget: str) -> int:
-    from harness.records import lookup
+    designs = load_designs(args, budget)
     for claim in params.claims:
         entry = params.claim_entry(claim)
         file = Path("claims") / f"test_{claim}.py"
-        path = design_path(args, budget, claim)
-        status = "not run"
-        if path.exists():
-            d = json.loads(path.read_text())
-            ok = sum(lookup(Path(args.results) / u["path"], u["key"]).status == "ok" for u in d["units"])
+        status, notes = "not run", []
+        if claim in designs:
+            d = designs[claim]
+            found = [find_record(Path(args.results) / u["path"], u["key"]) for u in d["units"]]
+            ok = sum(f.status == "ok" for f in found)
             status = f"{ok}/{len(d['units'])} units recorded"
+            notes = [corrupt_note(f, claim, budget) for f in found if f.status == "corrupt"]
         minutes = params.expected_minutes(claim, budget)
         print(f"{claim:<24} agent={entry.get('agent', '?'):<8} {budget}: {dict(entry.get(budget) or {})} "
-              f"{'' if file.exists() else '(MISSING FILE ' + str(file) + ') '}"
+              f"{'' if (project_dir(args) / file).exists() else '(MISSING FILE ' + str(file) + ') '}"
               f"{'~' + str(minutes) + ' min, ' if minutes else ''}{status}")
+        for note in notes:
+            print(f"    {note}")
     return 0
 
 
 def cmd_data(args, params: Params, budget: str) -> int:
     """Build (or find) the datasets of the claims at ``budget``; ``data/offline-<budget>.json`` indexes them (the
     DVC stage's output, committed, so that a fresh clone with committed records needs no dataset)."""
-    from harness.offline import DataConfig, dataset, root_dir
+    from harness.offline import DataConfig, dataset
     from harness.records import atomic_write_json
 
-    root_dir().mkdir(parents=True, exist_ok=True)
+    root = data_root(args)
+    root.mkdir(parents=True, exist_ok=True)
     built: dict[str, dict[str, Any]] = {}
     index: dict[str, str] = {}
     for claim in params.claims:
@@ -122,7 +309,7 @@ def cmd_data(args, params: Params, budget: str) -> int:
             continue
         cfg = DataConfig(**data)
         if cfg.key not in built:
-            d = dataset(cfg)
+            d = dataset(cfg, root)
             built[cfg.key] = {k: d.card[k] for k in ("content_hash", "transitions", "episodes", "bytes")}
             print(f"{d.path}: {d.card['transitions']} transitions, {d.card['episodes']} episodes, "
                   f"{d.card['bytes'] / 2**20:.1f} MiB (card: {d.path / 'card.md'})")
@@ -130,78 +317,113 @@ def cmd_data(args, params: Params, budget: str) -> int:
         print(f"{claim}: dataset {cfg.key}")
     if not built:
         print(f"no claim sets `data:` at budget {budget}")
-    atomic_write_json(root_dir().parent / f"offline-{budget}.json", {"claims": index, "datasets": built})
+    atomic_write_json(root.parent / f"offline-{budget}.json", {"claims": index, "datasets": built})
     return 0
 
 
 def cmd_verdict(args, params: Params, budget: str) -> int:
-    from harness.records import atomic_write_json, lookup
-    from harness.verdict import assess_claim
-
+    check_known(params, args.claims)
     claims = args.claims or params.claims
-    out_dir = Path(args.reports) / budget / "claims"
+    out_dir = claims_dir(Path(args.reports), budget, reports=True)
     designs = load_designs(args, budget)
+    todo = [c for c in claims if c in designs]
+    # every file this reads is checked before anything is written (and before the statistics are imported)
+    previous = {c: read_summary(out_dir / f"{c}.json", budget) for c in todo if (out_dir / f"{c}.json").exists()}
+    if todo:
+        from harness.claim import ClaimSpecError
+        from harness.records import atomic_write_json
+        from harness.verdict import assess_claim
+    written = 0
     for claim in claims:
         if claim not in designs:
             print(f"{claim}: no design at {design_path(args, budget, claim)} (run `pytest claims/test_{claim}.py "
                   f"--budget {budget}`); keeping its committed summary, if any")
             continue
         design = designs[claim]
-        lookups = {u["path"]: lookup(Path(args.results) / u["path"], u["key"]) for u in design["units"]}
-        summary = assess_claim(design, lookups, alpha=params.alpha, permutations=params.permutations)
+        lookups = {u["path"]: find_record(Path(args.results) / u["path"], u["key"]) for u in design["units"]}
+        try:
+            summary = assess_claim(design, lookups, alpha=params.alpha, permutations=params.permutations)
+        except ClaimSpecError as e:  # the spec comes from the design file
+            path = design_path(args, budget, claim)
+            raise CliError(f"{path} holds a spec that is not valid ({e}); it should hold the design of claim "
+                           f"{claim!r} that `pytest claims/test_{claim}.py` writes. Delete it and rerun "
+                           f"`pytest claims/test_{claim}.py --budget {budget}` (its recorded runs are reused, so "
+                           "this takes seconds)") from e
         keys = {u["key"] for u in design["units"]}
         summary["shared_with"] = {other: sum(u["key"] in keys for u in d["units"])
                                   for other, d in designs.items() if other != claim
                                   and any(u["key"] in keys for u in d["units"])}
         out = out_dir / f"{claim}.json"
-        previous = json.loads(out.read_text()) if out.exists() else {}
-        summary["first_spec_hash"] = previous.get("first_spec_hash") or summary["spec_hash"]
+        summary["first_spec_hash"] = previous.get(claim, {}).get("first_spec_hash") or summary["spec_hash"]
         atomic_write_json(out, summary)
+        written += 1
         verdicts = ", ".join(f"{m['metric']}: {m['verdict']}" for m in summary["metrics"])
         print(f"{claim}: {verdicts} -> {out}")
+        for found in lookups.values():
+            if found.status == "corrupt":
+                print(f"    {corrupt_note(found, claim, budget)}")
+    if not written:
+        print(f"error: no verdict summary computed: no design of {', '.join(claims)} under "
+              f"{claims_dir(Path(args.results), budget)}; run the claims first (`pytest claims --budget {budget}`, "
+              "or `dvc repro`)", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_report(args, params: Params, budget: str) -> int:
+    designs = load_designs(args, budget)
+    summaries_dir = claims_dir(Path(args.reports), budget, reports=True)
+    have = {path.stem for path in summaries_dir.glob("*.json")}
+    summaries = [read_summary(path, budget) for path in sorted(summaries_dir.glob("*.json"))
+                 if path.stem in params.claims]  # as harness.report.load_summaries orders them
+    option = "" if budget == params.active_budget else f" --budget {budget}"
+    for claim in params.claims:
+        if claim in designs and claim not in have:
+            print(f"warning: {claim} has records but no verdict summary: run `python -m harness verdict "
+                  f"{claim}{option}`; it is not in the report", file=sys.stderr)
+    if not summaries:
+        print(f"error: no verdict summaries under {summaries_dir} for the claims of {params.path}; run "
+              f"`python -m harness verdict{option}` (or `dvc repro`) first; no report written", file=sys.stderr)
+        return 1
     from harness.report import build
-    path = build(Path(args.reports), budget, params.claims)
+    path = build(Path(args.reports), budget, params.claims, summaries=summaries)
     print(f"report: {path}")
     return 0
 
 
 def cmd_show(args, params: Params, budget: str) -> int:
-    from harness.report import _level_table
-    from harness.report import summary_line
-
-    path = Path(args.reports) / budget / "claims" / f"{args.claim}.json"
+    check_known(params, [args.claim])
+    path = claims_dir(Path(args.reports), budget, reports=True) / f"{args.claim}.json"
     if not path.exists():
         print(f"error: no summary {path}; run `python -m harness verdict {args.claim} --budget {budget}`",
               file=sys.stderr)
         return 2
-    s = json.loads(path.read_text())
-    print(f"{s['claim']} ({budget}): {s['doc']['statement']}\n")
+    s = read_summary(path, budget)
+    from harness.report import _level_table, summary_line
+    out = io.StringIO()  # written at once: a summary that breaks half-way prints no half table
+    print(f"{s['claim']} ({budget}): {s['doc']['statement']}\n", file=out)
     for m in s["metrics"]:
-        print("\n".join(_level_table(s, m["metric"])))
-        print(summary_line(s["claim"], m), "\n")
+        print("\n".join(_level_table(s, m["metric"])), file=out)
+        print(summary_line(s["claim"], m), "\n", file=out)
+    sys.stdout.write(out.getvalue())
     return 0
 
 
 def cmd_status(args, params: Params, budget: str) -> int:
     """What each claim plans now and how much of it is recorded; the expected time for the rest."""
-    import os
-
-    from harness import design as designs
-    from harness.records import lookup
-
-    planned = designs.build_all(params, params.budget(budget), "cpu")
     committed = load_designs(args, budget)
+    from harness import design as designs
+    planned = designs.build_all(params, params.budget(budget), "cpu")
     workers = int((params.data.get("execution") or {}).get("workers") or os.cpu_count() or 1)
     seen: set[str] = set()
     total_s, total_missing = 0.0, 0
+    notes: list[str] = []
     print(f"{'claim':<26}{'runs':>6}{'recorded':>10}{'missing':>9}{'corrupt':>9}  design    expected (serial)")
     for claim, d in planned.items():
         keys = {u.key: u for u in d.units}
-        states = {k: lookup(Path(args.results) / u.path, k).status for k, u in keys.items()}
+        found = {k: find_record(Path(args.results) / u.path, k) for k, u in keys.items()}
+        states = {k: f.status for k, f in found.items()}
+        notes += [corrupt_note(f, claim, budget) for k, f in found.items() if f.status == "corrupt" and k not in seen]
         missing = [k for k, v in states.items() if v != "ok" and k not in seen]
         seen.update(keys)
         minutes = params.expected_minutes(claim, budget)
@@ -216,6 +438,8 @@ def cmd_status(args, params: Params, budget: str) -> int:
     print(f"total: {total_missing} runs to compute (runs shared between claims counted once), about "
           f"{_duration(total_s)} serial, {_duration(total_s / workers)} on {workers} workers (params.yaml minutes, "
           "measured on the 2-core reference machine)")
+    for note in notes:
+        print(note)
     return 0
 
 
@@ -227,8 +451,16 @@ def _duration(seconds: float) -> str:
 def cmd_gc(args, params: Params, budget: str) -> int:
     """Remove records under results/*/runs/ that no design under results/*/claims/ refers to."""
     root = Path(args.results)
-    referred = {u["path"] for d in root.glob("*/claims/*.json") for u in json.loads(d.read_text())["units"]}
-    orphans = [p for p in sorted(root.glob("*/runs/*/*.json")) if p.relative_to(root).as_posix() not in referred]
+    if root.exists() and not root.is_dir():
+        raise CliError(f"{root} is a file, but it must be the directory of the records and claim designs; move it "
+                       "away (or delete it), then rerun the claims (`pytest claims`, or `dvc repro`)")
+    referred: set[str] = set()  # a damaged design stops gc before it removes anything
+    entries = sorted(root.iterdir()) if root.exists() else []
+    for b in [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]:
+        for d in sorted(claims_dir(root, b).glob("*.json")):
+            referred.update(u["path"] for u in read_design(d, b)["units"])
+    orphans = [p for p in sorted(root.glob("*/runs/*/*.json"))
+               if p.is_file() and p.relative_to(root).as_posix() not in referred]
     size = sum(p.stat().st_size for p in orphans)
     for p in orphans:
         print(("would remove " if args.dry_run else "removed ") + str(p))
@@ -241,11 +473,12 @@ def cmd_gc(args, params: Params, budget: str) -> int:
 
 def cmd_verify(args, params: Params, budget: str) -> int:
     """Re-run randomly chosen committed runs within the time given and compare them with their records."""
+    check_known(params, args.claim or [])
+    committed = load_designs(args, budget, args.claim)
     from harness import design as designs
     from harness.execute import Unit, make_executor
-    from harness.records import lookup
-
-    committed = load_designs(args, budget, args.claim)
+    if getattr(args, "found_root", None) is not None and "HARNESS_DATA" not in os.environ:
+        os.environ["HARNESS_DATA"] = str(data_root(args))  # the runs' offline datasets, for the workers too
     if not committed:
         print(f"error: no claim designs under {Path(args.results) / budget / 'claims'}"
               + (f" for {args.claim}" if args.claim else "") + "; run the claims first", file=sys.stderr)
@@ -259,16 +492,16 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     plans = {u.key: u.plan for d in planned.values() for u in d.units}
     rows, stale, missing, candidates = [], [], [], []
     for key, w in wanted.items():
-        found = lookup(Path(args.results) / w["path"], key)
+        found = find_record(Path(args.results) / w["path"], key)
         if found.status != "ok":
-            missing.append((key, w, found.status))
+            missing.append((key, w, found))
         elif key not in plans:
             stale.append((key, w))
         else:
             candidates.append((key, w, found.record))
     rng = random.Random(args.seed)
     rng.shuffle(candidates)
-    workers = args.workers or __import__("os").cpu_count() or 1
+    workers = args.workers or os.cpu_count() or 1
     capacity = args.minutes * 60.0 * workers
     chosen, used = [], 0.0
     for key, w, rec in candidates:
@@ -302,10 +535,10 @@ def cmd_verify(args, params: Params, budget: str) -> int:
         bad += 1
         rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}", "-", "-",
                      "STALE: the claim now plans another run (code or params changed since the record)"))
-    for key, w, status in missing:
+    for key, w, found in missing:
         bad += 1
         rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}", "-", "-",
-                     f"NO RECORD ({status})"))
+                     f"NO RECORD ({found.status})"))
     header = ("unit", "seeds", "recorded", "now", "result")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     for r in [header, *rows]:
@@ -313,6 +546,9 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     print(f"{len(chosen) - sum(1 for r in rows[:len(chosen)] if r[4] != 'MATCH')} of {len(chosen)} re-run units "
           f"matched their records bit for bit ({time.perf_counter() - start:.0f} s)"
           + (f"; {bad} problems" if bad else ""))
+    for key, w, found in missing:
+        if found.status == "corrupt":
+            print(corrupt_note(found, w["labels"][0].split(" ")[0], budget))
     return 1 if bad else 0
 
 
@@ -348,14 +584,13 @@ def compare(record, out: dict[str, Any], rtol: float = 0.0) -> list[str]:
 def _plan_rows(results: Path, budget: str, claim: str, spec) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
     """One row per member of the claim's valid records at ``budget`` (value on the axis, seed, metrics), and
     the design file; None when the claim has no design file there."""
-    from harness.records import lookup
-    path = results / budget / "claims" / f"{claim}.json"
+    path = claims_dir(results, budget) / f"{claim}.json"
     if not path.exists():
         return None
-    design = json.loads(path.read_text())
+    design = read_design(path, budget)
     rows = []
     for u in design["units"]:
-        found = lookup(results / u["path"], u["key"])
+        found = find_record(results / u["path"], u["key"])
         if found.status != "ok":
             continue
         for m in found.record.result.members:
@@ -394,11 +629,11 @@ def _plan_noise(rows: list[dict[str, Any]], spec, metric: str, all_levels: list[
 
 def cmd_plan(args, params: Params, budget: str) -> int:
     """The claim's power at the budget's design and the seeds it needs to see the paper's effect."""
+    claim = args.claim
+    check_known(params, [claim])
     from harness import design as designs
     from harness import power
     from harness.claim import ClaimSpecError, axis_coordinate, metric_value
-
-    claim = args.claim
     try:
         d = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim]
     except ClaimSpecError as e:

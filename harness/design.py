@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from harness import trend
-from harness.budget import Budget, Params, ParamsError, Settings
+from harness.budget import Budget, Params, ParamsError, Settings, check_config
 from harness.claim import ClaimSpec, ClaimSpecError, axis_coordinate, parse_docstring
 from harness.identity import code_identity, relative
 from harness.records import atomic_write_json, canonical_hash, file_digest, record_path, run_key
@@ -307,6 +307,7 @@ def plan_unit(fn: Callable[..., Any], point: dict[str, Any], seeds: Sequence[int
     if not is_dataclass(plan.config):
         raise ClaimSpecError(f"{where}: the agent got a {type(plan.config).__name__} as its config; pass the "
                              "agent's Config dataclass")
+    check_config(plan.config, settings, where)
     return plan
 
 

@@ -23,6 +23,7 @@ harness/design.py, records read and written by harness/records.py, verdicts comp
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -89,6 +90,16 @@ class State:
     cached: int = 0
     waited: int = 0
     """Runs another process computed while this one waited for it (the per-run lock)."""
+    log: Any = None
+    """The terminal reporter, for the line each finished run writes (None: no lines)."""
+    log_lock: Any = field(default_factory=threading.Lock)
+    finished: int = 0
+    to_run: int = 0
+    workers: int = 1
+    t0: float = 0.0
+    walls: dict[str, float] = field(default_factory=dict)
+    """Record key -> the wall time of its run (measured in the worker: pytest's durations of point items
+    include the time they waited for the pool)."""
 
 
 STATE = pytest.StashKey[State]()
@@ -225,13 +236,27 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [it for it in items if it not in deselected]
+    name, workers, _ = _execution(config)
+    if name != "local" or (workers or os.cpu_count() or 1) > 1:
+        # a parallel executor runs the longest units first: point items in that order report as units finish
+        points = [it for it in items if it.nodeid in st.items]
+        n_items = {c: sum(st.items[it.nodeid][0] == c for it in points) for c in st.claims}
+        params, budget = _load_params(config)
+
+        def submission_order(item: pytest.Item) -> tuple[float, int]:
+            claim, unit = st.items[item.nodeid]
+            minutes = params.expected_minutes(claim, budget.name) or 0.0
+            axis = st.claims[claim].design
+            return (-minutes / max(n_items[claim], 1),
+                    -[repr(v) for v in axis.axis_values].index(repr(unit.params[axis.spec.axis])))
+        items[:] = [it for it in items if it.nodeid not in st.items] + sorted(points, key=submission_order)
     if st.verdicts:
+        last = {st.items[it.nodeid][0]: it for it in items if it.nodeid in st.items}
         out: list[pytest.Item] = []
-        for i, item in enumerate(items):
+        for item in items:
             out.append(item)
-            claim = _claim_id_of(item) if item.get_closest_marker("claim") else None
-            nxt = items[i + 1] if i + 1 < len(items) else None
-            if claim and (nxt is None or not nxt.get_closest_marker("claim") or _claim_id_of(nxt) != claim):
+            claim = st.items[item.nodeid][0] if item.nodeid in st.items else None
+            if claim is not None and last[claim] is item:
                 spec = st.claims[claim].spec
                 for metric in list(spec.metrics) + (["all"] if spec.conjunction else []):
                     out.append(VerdictItem.from_parent(item.parent, name=f"{item.originalname}[verdict-{metric}]",
@@ -394,6 +419,7 @@ def _submit(st: State, key: str, executor: Executor, progress: Any = None) -> Fu
                 done.set_result(None)
         finally:
             lock.release()
+            _log_finish(st, key, f)
 
     def start() -> None:
         executor.submit(unit, progress).add_done_callback(finish)
@@ -422,11 +448,31 @@ def _submit(st: State, key: str, executor: Executor, progress: Any = None) -> Fu
     return done
 
 
+def _log_finish(st: State, key: str, f: Future) -> None:
+    """One plain line per finished run (terminal, logs and CI alike): pytest shows a point only when its turn
+    comes, which can be long after its run finished."""
+    if st.log is None or f.cancelled():
+        return
+    st.finished += 1
+    wall = st.walls.get(key)
+    state = ("failed" if f.exception() is not None or st.problems.get(key) else
+             f"finished in {_fmt_time(wall)}" if wall is not None else "finished")
+    remaining = [st.jobs[k].estimate_s for k, fut in st.futures.items() if not fut.done() and k != key]
+    eta = f"; about {_fmt_time(sum(e or 0 for e in remaining) / st.workers)} to go" if remaining and \
+        None not in remaining else ""
+    capture = st.log.config.pluginmanager.getplugin("capturemanager")
+    with st.log_lock, (capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()):
+        st.log.ensure_newline()  # (outside pytest's output capture, which holds the running item's output)
+        st.log.write_line(f"claims: [{st.finished}/{st.to_run}] {st.jobs[key].label} {state} "
+                          f"({_fmt_time(time.perf_counter() - st.t0)} elapsed{eta})")
+
+
 def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
     """Validate a finished run's result against every claim that asked for it and write its record; the
     problems that prevented it, if any."""
     wall = out.pop("_wall_time", 0.0)
     host = out.pop("_host", None)
+    st.walls[key] = wall
     askers = st.askers[key]
     unit = askers[0][1]
     problems = [p for claim, u in askers for p in check_result(st.claims[claim].spec, out, u.seeds)]
@@ -475,6 +521,9 @@ def pytest_runtestloop(session: pytest.Session):
     pending = [key for key, f in st.found.items() if f.status != "ok"]
     if pending and not collect_only:
         _check_writable(st.results, st.budget.name)
+        st.log = session.config.pluginmanager.get_plugin("terminalreporter")
+        st.to_run, st.t0 = len(pending), time.perf_counter()
+        st.workers = max(1, min(len(pending), _execution(session.config)[1] or os.cpu_count() or 1))
     if pending and not collect_only and _executor(session.config).parallel:
         for key in pending:
             _note_recompute(st.found[key])
@@ -578,6 +627,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if st.ran or st.cached or st.waited:
         terminalreporter.write_line(f"claims: {st.ran} units ran, {st.cached} reused from records in {st.results}"
                                     + (f", {st.waited} computed meanwhile by another run" if st.waited else ""))
+    if st.walls:
+        slow = sorted(st.walls.items(), key=lambda kv: -kv[1])[:10]
+        terminalreporter.write_line("claims: the slowest runs (their own wall time; pytest's durations of point "
+                                    "items include waiting for the pool): " + ", ".join(
+                                        f"{st.jobs[k].label} {_fmt_time(w)}" for k, w in slow))
     if not done:
         return
     terminalreporter.section("claim verdicts")

@@ -22,18 +22,30 @@ VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: 
 
 
 def load_summaries(claims_dir: Path, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The summaries ``claims_dir/<id>.json`` (of the claims ``only``, if given), in file order; a file that
+    holds no JSON object is a ValueError naming it (the CLI reads them itself, with its checks)."""
     out = []
     for path in sorted(Path(claims_dir).glob("*.json")):
         if only is not None and path.stem not in only:
             continue
-        out.append(json.loads(path.read_text()))
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError(f"{path} holds a JSON {type(summary).__name__}, not a claim summary; delete it and "
+                             f"rerun `python -m harness verdict {path.stem}`")
+        out.append(summary)
     return out
 
 
-def build(reports_dir: Path, budget: str, claims: Sequence[str] | None = None) -> Path:
-    """Write report.md, figures/ and verdicts.json under ``reports_dir/budget``; returns report.md's path."""
+def build(reports_dir: Path, budget: str, claims: Sequence[str] | None = None,
+          summaries: Sequence[dict[str, Any]] | None = None) -> Path:
+    """Write report.md, figures/ and verdicts.json under ``reports_dir/budget``; returns report.md's path.
+    ``summaries``: those already loaded (default: ``load_summaries`` of ``reports_dir/budget/claims``). With no
+    summary at all it writes nothing (ValueError): an empty report would hide that the verdicts never ran."""
     root = Path(reports_dir) / budget
-    summaries = load_summaries(root / "claims", claims)
+    summaries = list(load_summaries(root / "claims", claims) if summaries is None else summaries)
+    if not summaries:
+        raise ValueError(f"no claim summaries under {root / 'claims'}: run `python -m harness verdict --budget "
+                         f"{budget}` (or `dvc repro`) first; no report written")
     rows = summary_rows(summaries)
     figures = root / "figures"
     figures.mkdir(parents=True, exist_ok=True)

@@ -141,8 +141,11 @@ def test_a_unit_whose_worker_always_dies_fails_its_point_after_the_retries(proje
 
 def test_sigint_leaves_a_consistent_results_tree_and_no_worker(project):
     set_sleep(project, 1.0)
+    # Ctrl-C must reach the driver even when this test runs under a shell that started it in the background
+    # (which makes SIGINT ignored, and children inherit that): restore the default in the child.
     proc = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=environ(project),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     results = project / "results" / "quick" / "runs" / "toy"
     wait_for(lambda: len(list(results.glob("*.json"))) >= 2)
     proc.send_signal(signal.SIGINT)
@@ -222,3 +225,15 @@ def test_ray_cluster_gives_the_local_records_and_survives_a_killed_worker(projec
     assert proc.returncode == 0, out
     assert "8 passed" in out and "8 units ran" in out
     assert records(project, "ray") == records(project, "local")
+
+
+def test_the_sigint_test_passes_when_sigint_is_ignored_by_the_parent(project):
+    """The README's test command started from a script in the background inherits SIGINT as ignored; the
+    harness's own tests must not depend on the signal dispositions they inherit."""
+    if os.environ.get("HARNESS_NESTED_SIGINT_TEST"):
+        pytest.skip("already nested")
+    node = f"{Path(__file__).resolve()}::test_sigint_leaves_a_consistent_results_tree_and_no_worker"
+    out = subprocess.run([sys.executable, "-m", "pytest", node, "-q", "-p", "no:cacheprovider"],
+                         cwd=ROOT, env={**os.environ, "HARNESS_NESTED_SIGINT_TEST": "1"}, capture_output=True,
+                         text=True, timeout=300, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert out.returncode == 0, out.stdout + out.stderr

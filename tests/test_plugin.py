@@ -213,7 +213,11 @@ def test_setting_mistakes_fail_at_collection_before_anything_trains(project):
     r = run(project, "claims", "--no-verdicts")
     assert r.ret == pytest.ExitCode.INTERRUPTED
     r.stdout.fnmatch_lines(["*claims.toy_trend.quick has no 'noise'; add `noise: <value>`*"])
-    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(noise=0.1, colour=3))
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(noise=0.1, steps="ten"))
+    r = run(project, "claims", "--no-verdicts")
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    r.stdout.fnmatch_lines(["*claims.toy_trend.quick.steps is 'ten', but *Config.steps is an int*"])
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(steps=8, colour=3))
     r = run(project, "claims", "--no-verdicts")
     assert r.ret == pytest.ExitCode.INTERRUPTED
     r.stdout.fnmatch_lines(["*claims.toy_trend.quick sets colour, but test_toy_trend never uses it*"])
