@@ -241,14 +241,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # a parallel executor runs the longest units first: point items in that order report as units finish
         points = [it for it in items if it.nodeid in st.items]
         n_items = {c: sum(st.items[it.nodeid][0] == c for it in points) for c in st.claims}
-        params, budget = _load_params(config)
 
         def submission_order(item: pytest.Item) -> tuple[float, int]:
-            claim, unit = st.items[item.nodeid]
-            minutes = params.expected_minutes(claim, budget.name) or 0.0
-            axis = st.claims[claim].design
-            return (-minutes / max(n_items[claim], 1),
-                    -[repr(v) for v in axis.axis_values].index(repr(unit.params[axis.spec.axis])))
+            estimate, order = _schedule(st, *st.items[item.nodeid], n_items)
+            return (-(estimate or 0.0), -order)  # as execute.longest_first
         items[:] = [it for it in items if it.nodeid not in st.items] + sorted(points, key=submission_order)
     if st.verdicts:
         last = {st.items[it.nodeid][0]: it for it in items if it.nodeid in st.items}
@@ -264,11 +260,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = out
 
 
+def _schedule(st: State, claim: str, unit: UnitDesign, n_items: dict[str, int]) -> tuple[float | None, int]:
+    """A unit's expected seconds (its claim's params.yaml minutes over its selected points) and its level's
+    position in the declared sweep: what the executor's longest-first order sorts by."""
+    minutes = st.params.expected_minutes(claim, st.budget.name)
+    d = st.claims[claim].design
+    order = [repr(v) for v in d.axis_values].index(repr(unit.params[d.spec.axis]))
+    return (None if minutes is None else 60.0 * minutes / max(n_items[claim], 1)), order
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     st = _state(session.config)
     if not st.claims or st.budget is None:
         return
-    params = st.params
     selected = [it for it in session.items if it.nodeid in st.items]
     for it in selected:
         claim, unit = st.items[it.nodeid]
@@ -277,10 +281,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     n_items = {c: sum(1 for it in selected if st.items[it.nodeid][0] == c) for c in st.claims}
     for key, askers in st.askers.items():
         claim, unit = askers[0]
-        minutes = params.expected_minutes(claim, st.budget.name)
-        estimate = None if minutes is None else 60.0 * minutes / max(n_items[claim], 1)
+        estimate, order = _schedule(st, claim, unit, n_items)
         labels = sorted({f"{c} {u.level_id}" for c, u in askers})
-        order = [repr(v) for v in st.claims[claim].design.axis_values].index(repr(unit.params[st.claims[claim].spec.axis]))
         st.jobs[key] = Unit(key=key, plan=unit.plan, label=f"{', '.join(labels)} seeds {list(unit.seeds)}",
                             estimate_s=estimate, order=order)
         st.found[key] = lookup(st.results / unit.path, key)
