@@ -424,7 +424,8 @@ def cmd_status(args, params: Params, budget: str) -> int:
         found = {k: find_record(Path(args.results) / u.path, k) for k, u in keys.items()}
         states = {k: f.status for k, f in found.items()}
         notes += [corrupt_note(f, claim, budget) for k, f in found.items() if f.status == "corrupt" and k not in seen]
-        missing = [k for k, v in states.items() if v != "ok" and k not in seen]
+        absent = [k for k, v in states.items() if v != "ok"]
+        missing = [k for k in absent if k not in seen]  # a run shared with an earlier claim is counted there
         seen.update(keys)
         minutes = params.expected_minutes(claim, budget)
         expected = None if minutes is None else 60.0 * minutes * len(missing) / max(len(keys), 1)
@@ -432,9 +433,10 @@ def cmd_status(args, params: Params, budget: str) -> int:
         total_missing += len(missing)
         c = committed.get(claim)
         design = ("none" if c is None else "current" if {u["key"] for u in c["units"]} == set(keys) else "stale")
-        print(f"{claim:<26}{len(keys):>6}{sum(v == 'ok' for v in states.values()):>10}{len(missing):>9}"
+        print(f"{claim:<26}{len(keys):>6}{sum(v == 'ok' for v in states.values()):>10}{len(absent):>9}"
               f"{sum(v == 'corrupt' for v in states.values()):>9}  {design:<9} "
-              + ("—" if not missing else "?" if expected is None else _duration(expected)))
+              + ("—" if not absent else "?" if expected is None else _duration(expected))
+              + (f" ({len(absent) - len(missing)} shared with a claim above)" if len(absent) > len(missing) else ""))
     print(f"total: {total_missing} runs to compute (runs shared between claims counted once), about "
           f"{_duration(total_s)} serial, {_duration(total_s / workers)} on {workers} workers (params.yaml minutes, "
           "measured on the 2-core reference machine)")
