@@ -26,11 +26,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,8 @@ class State:
     """Runs another process computed while this one waited for it (the per-run lock)."""
     log: Any = None
     """The terminal reporter, for the line each finished run writes (None: no lines)."""
-    log_lock: Any = field(default_factory=threading.Lock)
+    lines: Any = field(default_factory=queue.Queue)
+    """Lines of finished runs, written by the main thread while an item waits (``_flush_lines``)."""
     finished: int = 0
     to_run: int = 0
     workers: int = 1
@@ -354,12 +357,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         progress = _Progress(pyfuncitem.config, pyfuncitem.nodeid)
         fut = _submit(st, unit.key, _executor(pyfuncitem.config), progress)
     try:
-        fut.result()
+        while True:
+            try:
+                fut.result(timeout=1.0)
+                break
+            except FuturesTimeout:
+                _flush_lines(st)
     except ParamsError as e:
         pytest.fail(str(e), pytrace=False)
     finally:
         if progress is not None:
             progress.clear()
+        _flush_lines(st)
     problems = st.problems[unit.key]
     if problems:
         pytest.fail(f"{st.jobs[unit.key].label}: " + "; ".join(problems), pytrace=False)
@@ -462,11 +471,20 @@ def _log_finish(st: State, key: str, f: Future) -> None:
     remaining = [st.jobs[k].estimate_s for k, fut in st.futures.items() if not fut.done() and k != key]
     eta = f"; about {_fmt_time(sum(e or 0 for e in remaining) / st.workers)} to go" if remaining and \
         None not in remaining else ""
+    st.lines.put(f"claims: [{st.finished}/{st.to_run}] {st.jobs[key].label} {state} "
+                 f"({_fmt_time(time.perf_counter() - st.t0)} elapsed{eta})")
+
+
+def _flush_lines(st: State) -> None:
+    """Write the queued lines, in the main thread, with pytest's output capture suspended (as pytest does for its
+    own reports: other threads must not touch the capture)."""
+    if st.log is None or st.lines.empty():
+        return
     capture = st.log.config.pluginmanager.getplugin("capturemanager")
-    with st.log_lock, (capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()):
-        st.log.ensure_newline()  # (outside pytest's output capture, which holds the running item's output)
-        st.log.write_line(f"claims: [{st.finished}/{st.to_run}] {st.jobs[key].label} {state} "
-                          f"({_fmt_time(time.perf_counter() - st.t0)} elapsed{eta})")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        while not st.lines.empty():
+            st.log.ensure_newline()
+            st.log.write_line(st.lines.get())
 
 
 def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
