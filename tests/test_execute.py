@@ -94,7 +94,9 @@ def test_two_workers_give_the_records_and_verdict_of_one(project):
     pids = {int(p) for p in lines(project / "pids.txt")[8:]}
     assert len(pids) == 2 and not any(alive(p) for p in pids)  # two workers, none left behind
     ran = lines(project / "counter.txt")[8:]
-    assert {ran[0], ran[1]} == {"size8 [0, 1]", "size8 [2, 3]"}  # the most expensive level first
+    # The most expensive level first: both size8 units go to the two workers as they start, so whichever worker
+    # boots first runs a size8 unit first (the other may boot after its peer already took a size4 unit).
+    assert ran[0].startswith("size8") and ran[-1].startswith(("size1", "size2")), ran
 
 
 def test_a_worker_killed_mid_unit_is_replaced_and_the_unit_retried(project):
