@@ -11,6 +11,7 @@ runs each unit in the pytest process (``SerialExecutor``); with more, a pool of 
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import importlib
 import multiprocessing as mp
@@ -51,15 +52,26 @@ class Unit:
         return self.plan.device
 
 
+def rebuilt(config: Any) -> Any:
+    """The Config constructed again in this process, nested dataclasses included: unpickling skips
+    ``__post_init__``, whose checks (and side effects, such as registering an environment family) must run
+    where the unit runs, exactly as they ran where the claim was planned."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return config
+    values = {f.name: rebuilt(getattr(config, f.name)) for f in dataclasses.fields(config) if f.init}
+    return type(config)(**values)
+
+
 def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run one unit in this process (one torch thread) and return its RunResult as a dict."""
     module = importlib.import_module(unit.plan.agent)
+    config = rebuilt(unit.plan.config)
     if "torch" in sys.modules:  # the agent uses torch (one thread per process: units run in parallel processes)
         sys.modules["torch"].set_num_threads(1)
     previous = set_progress_sink(progress)
     start = time.perf_counter()
     try:
-        result = module.train(unit.plan.config, list(unit.plan.seeds), unit.plan.device)
+        result = module.train(config, list(unit.plan.seeds), unit.plan.device)
     finally:
         set_progress_sink(previous)
     if not isinstance(result, RunResult):

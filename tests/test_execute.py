@@ -239,3 +239,20 @@ def test_the_sigint_test_passes_when_sigint_is_ignored_by_the_parent(project):
                          cwd=ROOT, env={**os.environ, "HARNESS_NESTED_SIGINT_TEST": "1"}, capture_output=True,
                          text=True, timeout=300, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_unit_rebuilds_its_config_where_it_runs():
+    """Unpickling skips __post_init__; a worker constructs the Config again, so its checks and side effects
+    (registering MinAtar, for the offline agent) happen in the process that trains."""
+    code = ("import pickle, sys, gymnasium as gym\n"
+            "from harness.execute import rebuilt\n"
+            "cfg = pickle.loads(sys.stdin.buffer.read())\n"
+            "assert 'MinAtar/Breakout-v0' not in gym.registry\n"
+            "assert rebuilt(cfg) == cfg and 'MinAtar/Breakout-v0' in gym.registry\n")
+    import pickle
+    from harness.agents import dt
+    from harness.offline import DataConfig
+    cfg = dt.Config(data=DataConfig(games=("Breakout",)))
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(cfg), capture_output=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr.decode()
