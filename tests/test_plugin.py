@@ -36,6 +36,13 @@ def project(pytester: pytest.Pytester, pytestconfig: pytest.Config) -> pytest.Py
 
 
 def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in a fresh interpreter (as a user runs it): in-process runs share module state and worker pools
+    with the test session and with each other."""
+    return p.runpytest_subprocess(*args, *[a for plugin in PLUGINS for a in ("-p", plugin)], timeout=300)
+
+
+def run_inprocess(p: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in this process: for the tests that monkeypatch the plugin."""
     return p.runpytest(*args, plugins=PLUGINS)
 
 
@@ -380,7 +387,7 @@ def test_a_record_that_cannot_be_written_is_spilled_not_lost(project, monkeypatc
             raise OSError(28, "No space left on device")
         records.write_record(path, rec)
     monkeypatch.setattr(plugin, "write_record", full_disk)
-    r = run(project, "claims", "--no-verdicts", "-k", "size1", "--workers", "1")
+    r = run_inprocess(project, "claims", "--no-verdicts", "-k", "size1", "--workers", "1")
     r.assert_outcomes(failed=2, deselected=6)
     r.stdout.fnmatch_lines(["*could not be written*No space left on device*the finished run was saved to*"
                             "harness-spill*copy it to*"])
@@ -391,7 +398,7 @@ def test_a_record_that_cannot_be_written_is_spilled_not_lost(project, monkeypatc
         dest = project.path / "results" / p.relative_to(tmp_path / "harness-spill")
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(p.read_bytes())
-    assert "0 units ran, 2 reused" in run(project, "claims", "--no-verdicts", "-k", "size1").stdout.str()
+    assert "0 units ran, 2 reused" in run_inprocess(project, "claims", "--no-verdicts", "-k", "size1").stdout.str()
 
 
 def test_an_unwritable_results_directory_stops_before_training(project):
