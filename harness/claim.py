@@ -3,6 +3,7 @@ docstring's labelled paragraphs. Pure: no pytest, no records, no statistics beyo
 """
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -272,19 +273,51 @@ def _opt_float(v: Any) -> float | None:
 
 
 DOC_LABELS = ("source", "departures", "pilot", "gates")  # the labelled paragraphs of a claim docstring
+_LABEL_OF = {label.removesuffix("s"): label for label in DOC_LABELS}  # label names, singular or plural
+_LABEL = re.compile(r"(?:^[ \t]*|(?<=[.;!?])[ \t]+)[*_]*(?P<name>[A-Za-z][A-Za-z \t]{0,30}?)[*_]*[ \t]*:[*_]*", re.M)
+"""What may be a label: a few words and a colon, at the start of a line or after the end of a sentence."""
 
 
-def parse_docstring(doc: str | None) -> dict[str, str]:
-    """statement (first line), source, departures, pilot, gates: the labelled paragraphs of a claim docstring
-    ("Gates:" says where the learning gate, ceiling and paper effect come from)."""
-    doc = (doc or "").strip()
-    lines = doc.splitlines()
-    out = {"statement": lines[0].strip() if lines else "", "text": doc}
-    labels = "|".join(DOC_LABELS)
-    for label in DOC_LABELS:
-        m = re.search(rf"^{label}s?:\s*(.*?)(?=^(?:{labels})s?:|\Z)", doc, flags=re.S | re.M | re.I)
-        out[label] = " ".join(m.group(1).split()) if m else ""
+def parse_docstring(doc: str | None, where: str = "") -> dict[str, str]:
+    """statement (the first paragraph), source, departures, pilot, gates: the labelled paragraphs of a claim
+    docstring ("Gates:" says where the learning gate, ceiling and paper effect come from), and its text.
+
+    A label opens its paragraph at the start of a line, or after the end of a sentence on the same line
+    ("... Fig. 1. Departures: ..."), in any case, singular or plural, indented or in **bold**; the paragraph
+    runs to the next label (a label given twice has its paragraphs joined). Nothing is dropped: text between
+    the statement and the first label, and a paragraph (after a blank line) that begins with an unknown label,
+    raise ClaimSpecError with the known labels. Any other "words:" stays in the paragraph that holds it."""
+    at = f"{where}: " if where else ""
+    known = ", ".join(f"{label.capitalize()}:" for label in DOC_LABELS)
+    text = inspect.cleandoc(doc or "")
+    heads: list[tuple[int, int, str]] = []  # (start, end, label) of each label, in order
+    for m in _LABEL.finditer(text, 1):  # from 1: the first line begins the statement, whatever its words
+        name, start = m["name"].strip(), m.start()
+        label = _LABEL_OF.get(" ".join(name.lower().split()).removesuffix("s"))
+        line_start = text[start - 1] == "\n"
+        if label and (line_start or name[0].isupper()):
+            heads.append((start, m.end(), label))
+        elif (line_start and name[0].isupper() and text[m.end():m.end() + 1].isspace()
+              and not text[:start - 1].rsplit("\n", 1)[-1].strip()):  # an unknown label opens a paragraph
+            line = text[start:].split("\n", 1)[0]
+            raise ClaimSpecError(f"{at}the docstring's paragraph {_short(line)!r} has an unknown label; claim "
+                                 f"docstrings have {known} (any case): use one of them, or move the text into one "
+                                 "of their paragraphs")
+    first = heads[0][0] if heads else len(text)
+    blank = re.search(r"\n[ \t]*\n", text)
+    end = min(first, blank.start() if blank else first)
+    if text[end:first].strip():
+        raise ClaimSpecError(f"{at}the docstring's text {_short(text[end:first])!r} follows the statement but has "
+                             f"no label; begin it with one of {known}, or move it into one of their paragraphs")
+    out = {"statement": " ".join(text[:end].split()), "text": text, **{label: "" for label in DOC_LABELS}}
+    for (_, body, label), (nxt, *_) in zip(heads, heads[1:] + [(len(text),)]):
+        out[label] = " ".join((out[label] + " " + text[body:nxt]).split())
     return out
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def axis_coordinate(spec: ClaimSpec, value: Any, all_levels: Sequence[Any]) -> float:

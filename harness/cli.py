@@ -380,13 +380,14 @@ def cmd_report(args, params: Params, budget: str) -> int:
     for claim in params.claims:
         if claim in designs and claim not in have:
             print(f"warning: {claim} has records but no verdict summary: run `python -m harness verdict "
-                  f"{claim}{option}`; it is not in the report", file=sys.stderr)
+                  f"{claim}{option}`; the report lists it under 'Claims with records but no verdict'",
+                  file=sys.stderr)
     if not summaries:
         print(f"error: no verdict summaries under {summaries_dir} for the claims of {params.path}; run "
               f"`python -m harness verdict{option}` (or `dvc repro`) first; no report written", file=sys.stderr)
         return 1
     from harness.report import build
-    path = build(Path(args.reports), budget, params.claims, summaries=summaries)
+    path = build(Path(args.reports), budget, params.claims, summaries=summaries, results_dir=Path(args.results))
     print(f"report: {path}")
     return 0
 

@@ -256,7 +256,7 @@ def build(fn: Callable[..., Any], params: Params, budget: Budget, device: str) -
         raise ParamsError(f"{params.path}: claims.{claim}.agent is {declared!r}, but {fn.__name__} trains "
                           f"{', '.join(agents)}; set `agent: {agents[0]}` (dvc.yaml's run@{claim} depends on it)")
     return Design(claim=claim, budget=budget, spec=spec, file=relative(path), function=fn.__name__,
-                  doc=parse_docstring(inspect.getmodule(fn).__doc__ or fn.__doc__), axis_values=list(levels[spec.axis]),
+                  doc=parse_docstring(inspect.getmodule(fn).__doc__ or fn.__doc__, where), axis_values=list(levels[spec.axis]),
                   kept=kept, settings=settings.to_dict(), units=units, alpha=params.alpha,
                   permutations=params.permutations, code=codes)
 

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -62,8 +63,38 @@ def rebuilt(config: Any) -> Any:
     return type(config)(**values)
 
 
+MUJOCO_SILENCED = ("compiler attribute 'settotalmass' is deprecated",)
+"""MuJoCo warnings that say nothing about a run: gymnasium's half_cheetah.xml sets settotalmass, which MuJoCo 4.0
+still applies (total mass 14) but deprecates, once for every HalfCheetah env made."""
+
+
+class MujocoWarning(UserWarning):
+    """A warning of the MuJoCo engine (an unstable simulation, say), issued through Python's warnings."""
+
+
+def route_mujoco_warnings() -> None:
+    """MuJoCo's warnings as Python warnings (``MujocoWarning``), except ``MUJOCO_SILENCED``: by default MuJoCo
+    prints each one to stderr and appends it to MUJOCO_LOG.TXT in the current directory (the project root).
+    MuJoCo's handler is per process (spawned workers and Ray workers do not inherit it); nothing happens
+    without mujoco. Display only: it changes no computation."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+
+    def warn(message: str) -> None:  # called from MuJoCo's C code, where an exception aborts the process
+        if any(s in message for s in MUJOCO_SILENCED):
+            return
+        try:
+            warnings.warn(message, MujocoWarning, stacklevel=2)
+        except Exception:  # warnings turned into errors (-W error): say it all the same
+            print(f"MuJoCo warning: {message}", file=sys.stderr)
+    mujoco.set_mju_user_warning(warn)
+
+
 def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run one unit in this process (one torch thread) and return its RunResult as a dict."""
+    route_mujoco_warnings()
     module = importlib.import_module(unit.plan.agent)
     config = rebuilt(unit.plan.config)
     if "torch" in sys.modules:  # the agent uses torch (one thread per process: units run in parallel processes)
@@ -83,7 +114,24 @@ def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[st
 
 
 class UnitFailed(RuntimeError):
-    """A unit raised in a worker process; the message carries the worker's traceback."""
+    """A unit raised where it ran; ``brief()`` is what a user needs (the exception and the innermost frame of the
+    project's code), ``details`` the whole traceback of the process that ran it."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+    def brief(self) -> str:
+        lines = [line for line in self.details.rstrip().splitlines() if line.strip()]
+        frames = [i for i, line in enumerate(lines) if line.lstrip().startswith('File "')]
+        ours = [i for i in frames if f"{os.sep}harness{os.sep}" in lines[i] and f"{os.sep}execute.py" not in lines[i]]
+        if not frames:
+            return str(self)
+        where = ours[-1] if ours else frames[-1]
+        frame = lines[where].strip()
+        code = lines[where + 1].strip() if where + 1 < len(lines) and where + 1 not in frames else ""
+        error = "\n".join(line for line in lines[frames[-1] + 1:] if not line.startswith(" "))
+        return f"{self}: {error.strip()}\n  {frame}\n    {code}".rstrip()
 
 
 class WorkerDied(RuntimeError):
@@ -110,6 +158,22 @@ class Executor(ABC):
         """Release workers; ``cancel`` drops units not yet finished (Ctrl-C) instead of waiting for them."""
 
 
+def _notify(watch: Any, event: str | None, *args: Any) -> None:
+    """Tell a unit's watcher (harness.progress.Watch, or any callable taking (done, total, recent_return))
+    that the unit started (``event="started"``, when the watcher has ``started``) or made progress. Display
+    only: an error in it must never stop a unit or the dispatcher."""
+    if watch is None:
+        return
+    try:
+        if event == "started":
+            if hasattr(watch, "started"):
+                watch.started()
+        else:
+            watch(*args)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 class SerialExecutor(Executor):
     """Runs each unit in the calling process when it is submitted (``--workers 1``)."""
 
@@ -118,11 +182,13 @@ class SerialExecutor(Executor):
     def submit(self, unit: Unit, progress: Callable[..., None] | None = None) -> "Future[dict[str, Any]]":
         fut: Future = Future()
         try:
+            _notify(progress, "started")
             fut.set_result(run_unit(unit, progress))
         except BaseException as e:  # noqa: BLE001 - the future carries it to the driver
             if isinstance(e, KeyboardInterrupt):
                 raise
-            fut.set_exception(e)
+            fut.set_exception(e if isinstance(e, ParamsError) else
+                              UnitFailed(f"{unit.label} raised", traceback.format_exc()))
         return fut
 
 
@@ -142,6 +208,23 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+PROGRESS_EVERY_S = 1.0
+"""The most often a worker sends its unit's progress to the driver."""
+
+
+def _progress_sender(conn: Connection) -> Callable[..., None]:
+    """The progress sink of a worker: the agent's ``report_progress`` calls, at most one a second, sent to the
+    driver as ("progress", done, total, recent_return)."""
+    last = [0.0]
+
+    def send(done: int, total: int, recent_return: float | None = None) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= PROGRESS_EVERY_S or done >= total:
+            last[0] = now
+            conn.send(("progress", int(done), int(total), None if recent_return is None else float(recent_return)))
+    return send
+
+
 def _worker_main(conn: Connection, parent: int) -> None:
     """A worker process: run the units the driver sends until it sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the pool
@@ -154,7 +237,7 @@ def _worker_main(conn: Connection, parent: int) -> None:
         if unit is None:
             return
         try:
-            reply: tuple = ("ok", run_unit(unit))
+            reply: tuple = ("ok", run_unit(unit, _progress_sender(conn)))
         except BaseException as e:  # noqa: BLE001 - sent to the driver, which fails the unit's point
             tb = traceback.format_exc()
             try:
@@ -178,6 +261,7 @@ class _Task:
     unit: Unit = field(compare=False)
     future: Future = field(compare=False)
     attempts: int = field(default=0, compare=False)
+    watch: Any = field(default=None, compare=False)
 
 
 class LocalExecutor(Executor):
@@ -209,7 +293,7 @@ class LocalExecutor(Executor):
         with self._lock:
             if self._closing:
                 raise RuntimeError("the executor is shut down")
-            heapq.heappush(self._queue, _Task(self._submitted, unit, fut))
+            heapq.heappush(self._queue, _Task(self._submitted, unit, fut, watch=progress))
             self._submitted += 1
             self._lock.notify()
         return fut
@@ -255,6 +339,7 @@ class LocalExecutor(Executor):
                     task.attempts += 1
                     idle.task = task
                     idle.conn.send(task.unit)
+                    _notify(task.watch, "started")
                 busy = [w for w in self._pool if w.task]
             waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
             ready = set(mp_connection.wait(waitables, timeout=0.5)) if waitables else set()
@@ -265,10 +350,16 @@ class LocalExecutor(Executor):
     def _collect(self, w: _Worker) -> None:
         task = w.task
         assert task is not None
-        try:
-            reply = w.conn.recv() if w.conn.poll() else None
-        except Exception:  # EOF or a half-written reply: the worker died while answering
-            reply = None
+        while True:
+            try:
+                reply = w.conn.recv() if w.conn.poll() else None
+            except Exception:  # EOF or a half-written reply: the worker died while answering
+                reply = None
+            if reply is None or reply[0] != "progress":
+                break
+            _notify(task.watch, None, *reply[1:])
+        if reply is None and w.process.is_alive():  # only progress so far
+            return
         if reply is None:  # no answer: the worker died (its sentinel fired)
             w.process.join(timeout=5)
             code = w.process.exitcode
@@ -288,7 +379,7 @@ class LocalExecutor(Executor):
         else:
             _, exc, tb = reply
             if not isinstance(exc, ParamsError):
-                exc = UnitFailed(f"{task.unit.label} raised in a worker process:\n{tb}")
+                exc = UnitFailed(f"{task.unit.label} raised in a worker process", tb)
             task.future.set_exception(exc)
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -348,7 +439,14 @@ class RayExecutor(Executor):
         self._ray = ray
         env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
         if address:
+            import socket
+            host, _, port = address.rpartition("://")[2].rpartition(":")
             try:
+                if port.isdigit():  # ray.init retries a GCS that does not answer for many minutes: probe it first
+                    try:
+                        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+                    except OSError as e:  # refused, unknown host, or no answer within 10 s
+                        raise ConnectionError(f"TCP connect failed: {e}") from None
                 ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="warning")
             except ConnectionError as e:
                 raise RuntimeError(
@@ -367,6 +465,7 @@ class RayExecutor(Executor):
         gpus = self.gpu_fraction if unit.device == "cuda" else 0
         ref = self._task.options(num_cpus=1, num_gpus=gpus, max_retries=self.retries,
                                  retry_exceptions=False).remote(unit)
+        _notify(progress, "started")  # submitted: Ray does not say when a task starts, nor its progress
         self._refs.append(ref)
         fut: Future = Future()
 
@@ -378,7 +477,7 @@ class RayExecutor(Executor):
                 cause = getattr(exc, "cause", None)
                 fut.set_exception(cause if isinstance(cause, ParamsError) else
                                   WorkerDied(str(exc)) if "WorkerCrashed" in type(exc).__name__ else
-                                  UnitFailed(f"{unit.label} failed on the Ray cluster:\n{exc}"))
+                                  UnitFailed(f"{unit.label} failed on the Ray cluster", str(exc)))
         ref.future().add_done_callback(resolve)
         return fut
 

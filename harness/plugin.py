@@ -24,9 +24,7 @@ harness/design.py, records read and written by harness/records.py, verdicts comp
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import queue
 import sys
 import tempfile
 import threading
@@ -45,7 +43,8 @@ from harness import trend
 from harness.budget import Budget, Params, ParamsError
 from harness.claim import ClaimSpecError
 from harness.design import Design, UnitDesign
-from harness.execute import Executor, Unit, longest_first, make_executor
+from harness.execute import Executor, Unit, UnitFailed, WorkerDied, longest_first, make_executor
+from harness.progress import Board, View, Watch, fmt_time
 from harness.records import Lookup, Record, lookup, provenance, write_record
 from harness.result import RunResult, _jsonable
 from harness.report import summary_line
@@ -93,13 +92,14 @@ class State:
     waited: int = 0
     """Runs another process computed while this one waited for it (the per-run lock)."""
     log: Any = None
-    """The terminal reporter, for the line each finished run writes (None: no lines)."""
-    lines: Any = field(default_factory=queue.Queue)
-    """Lines of finished runs, written by the main thread while an item waits (``_flush_lines``)."""
-    finished: int = 0
-    to_run: int = 0
-    workers: int = 1
-    t0: float = 0.0
+    """The terminal reporter, where the progress view writes (None: no progress shown)."""
+    board: Board | None = None
+    """The runs to compute in this session and what each is doing (harness/progress.py)."""
+    view: View | None = None
+    """Draws the board: a live view on a terminal, plain lines in logs (main thread only: ``_draw``)."""
+    watches: dict[str, Watch] = field(default_factory=dict)
+    """Record key -> its run's progress callback, for the executor."""
+    last_draw: float = 0.0
     walls: dict[str, float] = field(default_factory=dict)
     """Record key -> the wall time of its run (measured in the worker: pytest's durations of point items
     include the time they waited for the pool)."""
@@ -207,8 +207,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         params, budget = _load_params(metafunc.config)
         design = designs.build(metafunc.function, params, budget, _resolve_device(st))
+        error = None
     except (ClaimSpecError, ParamsError) as e:
-        pytest.fail(f"claim {metafunc.definition.nodeid}: {e}", pytrace=False)
+        error = str(e) if metafunc.function.__name__ in str(e) else f"claim {metafunc.definition.nodeid}: {e}"
+    if error is not None:  # raised outside the except block: printed once, without the chained exception
+        pytest.fail(error, pytrace=False)
     shards = design.budget.shards
     if len(shards) > 1:
         metafunc.parametrize("seeds", [list(s) for s in shards], ids=[f"s{s[0]}_{s[-1]}" for s in shards])
@@ -301,9 +304,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         eta = sum(known)
         name, workers, _ = _execution(session.config)
         workers = workers or os.cpu_count() or 1
-        msg += f"; expected time ~{_fmt_time(eta)} serial on the reference 2-core machine (params.yaml minutes)"
+        msg += f"; expected time ~{fmt_time(eta)} serial on the reference 2-core machine (params.yaml minutes)"
         if name == "local" and workers > 1:
-            msg += f", roughly ~{_fmt_time(eta / min(workers, len(pending)))} with {workers} workers"
+            msg += f", roughly ~{fmt_time(eta / min(workers, len(pending)))} with {workers} workers"
     tr.write_line(msg)
 
 
@@ -346,7 +349,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None
     claim, unit = st.items[pyfuncitem.nodeid]
     fut = st.futures.get(unit.key)  # submitted up front to a parallel executor, or by an earlier item
-    progress = None
     if fut is None:
         found = lookup(st.results / unit.path, unit.key)
         if found.status == "ok":
@@ -354,21 +356,24 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             pyfuncitem.user_properties.append(("cached", True))
             return True
         _note_recompute(found)  # a serial executor: the run happens here, now
-        progress = _Progress(pyfuncitem.config, pyfuncitem.nodeid)
-        fut = _submit(st, unit.key, _executor(pyfuncitem.config), progress)
+        fut = _submit(st, unit.key, _executor(pyfuncitem.config))
     try:
         while True:
             try:
-                fut.result(timeout=1.0)
+                fut.result(timeout=0.5)
                 break
             except FuturesTimeout:
-                _flush_lines(st)
+                _draw(st)
     except ParamsError as e:
         pytest.fail(str(e), pytrace=False)
+    except UnitFailed as e:  # the agent's frame and the exception; the worker's whole traceback with -v
+        verbose = pyfuncitem.config.getoption("verbose") > 0
+        pytest.fail(e.brief() + (f"\n\nThe whole traceback:\n{e.details}" if verbose else
+                                 "\n(the whole traceback: run pytest with -v)"), pytrace=False)
+    except WorkerDied as e:
+        pytest.fail(str(e), pytrace=False)
     finally:
-        if progress is not None:
-            progress.clear()
-        _flush_lines(st)
+        _draw(st, pause=True)
     problems = st.problems[unit.key]
     if problems:
         pytest.fail(f"{st.jobs[unit.key].label}: " + "; ".join(problems), pytrace=False)
@@ -385,7 +390,10 @@ def _executor(config: pytest.Config) -> Executor:
     st = _state(config)
     if st.executor is None:
         name, workers, address = _execution(config)
-        st.executor = make_executor(name, workers=workers, ray_address=address)
+        try:
+            st.executor = make_executor(name, workers=workers, ray_address=address)
+        except RuntimeError as e:  # no Ray, or no cluster at the address: the message, without a traceback
+            raise pytest.UsageError(str(e)) from None
     return st.executor
 
 
@@ -401,7 +409,7 @@ def _execution(config: pytest.Config) -> tuple[str, int | None, str | None]:
             None if workers is None else int(workers), config.getoption("--ray-address") or cfg.get("ray_address"))
 
 
-def _submit(st: State, key: str, executor: Executor, progress: Any = None) -> Future:
+def _submit(st: State, key: str, executor: Executor) -> Future:
     """Submit a run. The returned future resolves once the driver has validated the run's result and written
     its record (or stored why not in ``st.problems``), so a finished run is recorded even if its item never
     runs (-x, Ctrl-C) and an item never reads a record that is not yet written.
@@ -418,22 +426,25 @@ def _submit(st: State, key: str, executor: Executor, progress: Any = None) -> Fu
 
     def finish(f: Future) -> None:
         try:
-            if f.cancelled():
-                done.cancel()
-            elif f.exception() is not None:
-                done.set_exception(f.exception())
-            else:
+            if not f.cancelled() and f.exception() is None:
                 try:
                     st.problems[key] = _write_record(st, key, dict(f.result()))
                 except Exception as e:  # noqa: BLE001 - the item reports it
                     st.problems[key] = [f"its record could not be written: {type(e).__name__}: {e}"]
-                done.set_result(None)
         finally:
             lock.release()
-            _log_finish(st, key, f)
+            try:
+                _log_finish(st, key, f)  # before the item waiting on `done` can go on (and the session end)
+            finally:
+                if f.cancelled():
+                    done.cancel()
+                elif f.exception() is not None:
+                    done.set_exception(f.exception())
+                else:
+                    done.set_result(None)
 
     def start() -> None:
-        executor.submit(unit, progress).add_done_callback(finish)
+        executor.submit(unit, _watch(st, key)).add_done_callback(finish)
 
     try:
         lock.acquire(timeout=0)
@@ -459,32 +470,47 @@ def _submit(st: State, key: str, executor: Executor, progress: Any = None) -> Fu
     return done
 
 
+def _watch(st: State, key: str) -> Watch | None:
+    """The run's progress callback (a run needed after the up-front submission joins the board then)."""
+    if st.board is None:
+        return None
+    if key not in st.watches:
+        st.watches[key] = st.board.add(key, st.jobs[key].label, st.jobs[key].estimate_s)
+    return st.watches[key]
+
+
 def _log_finish(st: State, key: str, f: Future) -> None:
     """One plain line per finished run (terminal, logs and CI alike): pytest shows a point only when its turn
     comes, which can be long after its run finished."""
-    if st.log is None or f.cancelled():
+    if st.board is None or f.cancelled() or key not in st.watches:
         return
-    st.finished += 1
     wall = st.walls.get(key)
-    state = ("failed" if f.exception() is not None or st.problems.get(key) else
-             f"finished in {_fmt_time(wall)}" if wall is not None else "finished")
-    remaining = [st.jobs[k].estimate_s for k, fut in st.futures.items() if not fut.done() and k != key]
-    eta = f"; about {_fmt_time(sum(e or 0 for e in remaining) / st.workers)} to go" if remaining and \
-        None not in remaining else ""
-    st.lines.put(f"claims: [{st.finished}/{st.to_run}] {st.jobs[key].label} {state} "
-                 f"({_fmt_time(time.perf_counter() - st.t0)} elapsed{eta})")
+    failed = f.exception() is not None or bool(st.problems.get(key))
+    state = "failed" if failed else f"finished in {fmt_time(wall)}" if wall is not None else "finished"
+    done, _, _, total = st.board.counts()
+    st.board.finished(key, f"claims: [{done + 1}/{total}] {st.jobs[key].label} {state} "
+                           f"({fmt_time(time.perf_counter() - st.board.t0)} elapsed; about "
+                           f"{fmt_time(st.board.eta())} to go)", failed=failed)
 
 
-def _flush_lines(st: State) -> None:
-    """Write the queued lines, in the main thread, with pytest's output capture suspended (as pytest does for its
-    own reports: other threads must not touch the capture)."""
-    if st.log is None or st.lines.empty():
+def _draw(st: State, pause: bool = False) -> None:
+    """Draw the progress view (at most every 0.2 s unless runs started or finished), in the main thread, with
+    pytest's output capture suspended (as pytest does for its own reports: other threads must not touch the
+    capture); ``pause`` removes the live view before pytest writes again."""
+    if st.view is None or threading.current_thread() is not threading.main_thread():
         return
+    now = time.perf_counter()
+    if not pause and now - st.last_draw < 0.2 and st.board.events.empty():
+        return
+    st.last_draw = now
     capture = st.log.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        while not st.lines.empty():
-            st.log.ensure_newline()
-            st.log.write_line(st.lines.get())
+        if pause:
+            st.view.pause()
+        else:
+            if st.view.live_mode and not st.view.showing:
+                st.log.ensure_newline()  # the live view starts on a line of its own
+            st.view.tick()
 
 
 def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
@@ -542,8 +568,16 @@ def pytest_runtestloop(session: pytest.Session):
     if pending and not collect_only:
         _check_writable(st.results, st.budget.name)
         st.log = session.config.pluginmanager.get_plugin("terminalreporter")
-        st.to_run, st.t0 = len(pending), time.perf_counter()
-        st.workers = max(1, min(len(pending), _execution(session.config)[1] or os.cpu_count() or 1))
+        workers = max(1, min(len(pending), _execution(session.config)[1] or os.cpu_count() or 1))
+        st.board = Board(workers)
+        for key in sorted(pending, key=lambda k: longest_first(st.jobs[k])):
+            _watch(st, key)
+        if st.log is not None:
+            def write(line: str) -> None:
+                st.log.ensure_newline()
+                st.log.write_line(line)
+            st.view = View(st.board, write, live=View.wants_live(st.log.isatty))
+            st.board.on_change = lambda: _draw(st)  # a unit in this process (one worker) redraws as it goes
     if pending and not collect_only and _executor(session.config).parallel:
         for key in pending:
             _note_recompute(st.found[key])
@@ -552,6 +586,7 @@ def pytest_runtestloop(session: pytest.Session):
     try:
         return (yield)
     finally:
+        _draw(st, pause=True)
         if st.executor is not None:  # runs whose items will not run (-x, Ctrl-C) are dropped, not waited for
             st.executor.shutdown(cancel=True)
             st.executor = None
@@ -559,45 +594,6 @@ def pytest_runtestloop(session: pytest.Session):
             for cs in st.claims.values():
                 if cs.selected:
                     cs.design.write(st.results)
-
-
-class _Progress:
-    """A live progress line on a terminal (env steps, recent return, steps/s, ETA); silent in CI logs."""
-
-    def __init__(self, config: pytest.Config, nodeid: str):
-        tr = config.pluginmanager.get_plugin("terminalreporter")
-        self.tr = tr if tr is not None and tr.isatty and not os.environ.get("CI") else None
-        self.name = nodeid.split("::")[-1]
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.drawn = False
-
-    def __call__(self, done: int, total: int, recent_return: float | None = None) -> None:
-        now = time.perf_counter()
-        if self.tr is None or now - self.last < 0.5:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (total - done) / rate if rate > 0 else math.inf
-        ret = "" if recent_return is None else f"  return {recent_return:9.1f}"
-        line = f"  {self.name}: {done}/{total} env steps{ret}  {rate:7.0f} steps/s  ETA {_fmt_time(eta)}"
-        self.tr.write("\r" + line.ljust(100)[:120], flush=True)
-        self.drawn = True
-
-    def clear(self) -> None:
-        if self.drawn and self.tr is not None:
-            self.tr.write("\r" + " " * 120 + "\r", flush=True)
-
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
 # --- verdict items -------------------------------------------------------------------------------------------
@@ -651,7 +647,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         slow = sorted(st.walls.items(), key=lambda kv: -kv[1])[:10]
         terminalreporter.write_line("claims: the slowest runs (their own wall time; pytest's durations of point "
                                     "items include waiting for the pool): " + ", ".join(
-                                        f"{st.jobs[k].label} {_fmt_time(w)}" for k, w in slow))
+                                        f"{st.jobs[k].label} {fmt_time(w)}" for k, w in slow))
     if not done:
         return
     terminalreporter.section("claim verdicts")

@@ -198,19 +198,19 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
         res = trend.assess_contrast(x, y, group, direction, blocks=blocks, order=order, **common)
     stats = {k: _clean(v) for k, v in asdict(res).items()}
     stats.setdefault("slope", stats["statistic"])  # contrasts: the difference of slopes is the effect
-    stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized,
-                 unit="per doubling" if spec.scale == "log" else "per level step",
+    unit = "per doubling" if spec.scale == "log" else "per level step"
+    stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized, unit=unit,
                  s_raw=_clean(trend.kendall_s(x, y, blocks)) if spec.contrast is None else stats.get("kendall_s"),
                  ci_level=1 - 2 * alpha)
     ties = _ties(metric, raw, rows)
     if ties:
         stats["ties"] = ties
-    verdict, reason = res.verdict, res.reason
+    verdict, reason = res.verdict, res.reason.replace("per unit x", unit)
     gates = _gates(spec, metric, direction, rows, y, x)
     stats["gates"] = gates
     stats["ungated_verdict"] = verdict
     if gates["reason"] and (gates["failed"] != "sensitivity" or verdict == trend.REPRODUCED):
-        reason = f"{gates['reason']} (without the gate: {verdict}: {res.reason})"
+        reason = f"{gates['reason']} (without the gate: {verdict}: {reason})"
         verdict = trend.INCONCLUSIVE
     effect = metric_value(spec.paper_effect, metric)
     stats["paper_effect"] = effect
@@ -444,12 +444,13 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
                        n_permutations=permutations, seed=seed)
     stats.update({k: _clean(v) for k, v in asdict(res).items()})
     stats["s_raw"] = stats["statistic"]
-    verdict, reason = res.verdict, f"N*(C): {res.reason}"
+    why = res.reason.replace("per unit x", "per doubling of C")
+    verdict, reason = res.verdict, f"N*(C): {why}"
     if edge / n > 0.5:
         stats["gates"] = {"failed": "bracket", "reason": f"the smallest or largest size was optimal at {edge} of "
                           f"{n} seed-budgets"}
         reason = (f"the grid does not bracket the optimum: the smallest or largest size was optimal at {edge} of "
-                  f"{n} seed-budgets (without this gate: {verdict}: {res.reason})")
+                  f"{n} seed-budgets (without this gate: {verdict}: {why})")
         verdict = trend.INCONCLUSIVE
     return MetricVerdict(metric, direction, verdict, reason, _clean_deep(stats))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -65,6 +66,19 @@ def test_pipeline(repo: Path):
     csv = pd.read_csv(repo / "reports" / "quick" / "figures" / "toy_trend__auc_return.csv")
     assert len(csv) == 4 * 4 and set(csv["level"]) == {1, 2, 4, 8} and set(csv["seed"]) == {0, 1, 2, 3}
     assert (repo / "reports" / "quick" / "figures" / "toy_trend__auc_return.png").stat().st_size > 1000
+
+    # DVC's own views: dvc.yaml's plots give every figure CSV its columns (DVC warns of a missing one) and
+    # show the PNGs as images; verdicts.json is the metrics, with the verdict as a number
+    out = sh(repo, "dvc", "plots", "show", "-o", str(repo.parent / "dvc_plots"))
+    assert "could not find" not in out.lower() and "warning" not in out.lower(), out
+    html = (repo.parent / "dvc_plots" / "index.html").read_text()
+    for name in ("figures/toy_trend__auc_return.csv", "figures/curves/toy_trend.csv", "toy_trend__auc_return.png",
+                 "toy_trend__curves.png"):
+        assert name in html, name
+    assert '"field": "x"' in html and '"field": "env_steps"' in html
+    shown = subprocess.run(["dvc", "metrics", "show", "--json"], cwd=repo, capture_output=True, text=True, check=True)
+    metrics = json.loads(shown.stdout)[""]["data"]["reports/quick/verdicts.json"]["data"]
+    assert metrics["toy_trend"]["auc_return"]["code"] == -1 and 0 <= metrics["toy_trend"]["auc_return"]["p"] < 0.05
 
     # nothing changed: nothing runs
     out = sh(repo, "dvc", "repro")
@@ -124,6 +138,24 @@ def test_cli_list_and_show(repo: Path):
     assert "size1" in out and "auc_return" in out
     out = sh(repo, "python", "-m", "harness", "status")
     assert "toy_trend" in out and "total: 0 runs to compute" in out and "current" in out
+
+
+def test_report_names_a_claim_with_records_but_no_verdict(repo: Path, tmp_path: Path):
+    sh(repo, "dvc", "repro")
+    copy = tmp_path / "project"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git"))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["claims"]["toy_late"] = params["claims"]["toy_trend"]
+    (copy / "params.yaml").write_text(yaml.safe_dump(params))
+    claims = copy / "results" / "quick" / "claims"
+    shutil.copy(claims / "toy_trend.json", claims / "toy_late.json")  # its runs made, its verdict never computed
+    r = subprocess.run([sys.executable, "-m", "harness", "report"], cwd=copy, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning: toy_late has records but no verdict summary" in r.stderr
+    report = (copy / "reports" / "quick" / "report.md").read_text()
+    assert "## Claims with records but no verdict" in report
+    assert "- `toy_late`: `python -m harness verdict toy_late --budget quick`" in report
+    assert "**CONTRADICTED**" in report  # the judged claim is still reported
 
 
 def test_exp_run_with_another_budget(repo: Path):

@@ -116,18 +116,25 @@ def test_a_worker_killed_mid_unit_is_replaced_and_the_unit_retried(project):
 
 
 def test_two_runs_of_one_claim_at_once_compute_each_unit_once(project):
-    """The per-run lock: the second pytest waits for the first one's records and reuses them."""
-    set_sleep(project, 3.0)  # the first run takes ~12 s: longer than the second one's start-up
-    first = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=environ(project),
+    """The per-run lock: the second pytest waits for the first one's records and reuses them. The first run's
+    units hold (TOY_HOLD) until the second says it waits, so the test does not depend on timing."""
+    hold = project / "hold"
+    env = environ(project, TOY_HOLD=str(hold))
+    first = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for(lambda: len(lines(project / "pids.txt")) >= 1)
-    second = run(project, "--workers", "2", "--no-verdicts")
-    out, _ = first.communicate(timeout=120)
-    assert first.returncode == 0 and second.returncode == 0, out + second.stdout
+    with open(project / "second.out", "w") as out2, open(project / "second.err", "w") as err2:
+        second = subprocess.Popen(command("--workers", "2", "--no-verdicts"), cwd=project, env=env, stdout=out2,
+                                  stderr=err2, text=True)
+        wait_for(lambda: "waiting for its record" in (project / "second.err").read_text(), timeout=120)
+        hold.touch()
+        out, _ = first.communicate(timeout=120)
+        second.wait(timeout=120)
+    second_out = (project / "second.out").read_text()
+    assert first.returncode == 0 and second.returncode == 0, out + second_out
     ran = lines(project / "counter.txt")
     assert len(ran) == 8 and len(set(ran)) == 8, ran  # every unit once, between the two runs
-    assert "computed meanwhile by another run" in second.stdout
-    assert "another run is computing it; waiting for its record" in second.stderr
+    assert "computed meanwhile by another run" in second_out
     assert len(records(project)) == 8
 
 
@@ -256,3 +263,18 @@ def test_a_unit_rebuilds_its_config_where_it_runs():
     out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(cfg), capture_output=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr.decode()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_agent_error_shows_the_agents_frame_not_the_harness_internals(project, workers):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["claims"]["toy_trend"]["quick"]["fault"] = "raises"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    r = run(project, "--workers", workers, "--no-verdicts", "-k", "size1")
+    assert r.returncode == 1
+    out = r.stdout
+    assert "ValueError: toy fault: the agent raised" in out and "agents/toy.py" in out, out
+    assert "(the whole traceback: run pytest with -v)" in out
+    assert "plugin.py" not in out and "execute.py" not in out  # no harness internals without -v
+    verbose = run(project, "--workers", workers, "--no-verdicts", "-k", "size1", "-vv").stdout  # -vv: command() passes -q
+    assert "The whole traceback:" in verbose and "execute.py" in verbose

@@ -345,36 +345,6 @@ def test_sigkill_after_first_record_then_resume_runs_only_missing(project):
     assert len(list(results.glob("*.json"))) == 8
 
 
-def test_progress_line_on_a_terminal_only(monkeypatch):
-    from harness import plugin
-
-    class TR:
-        isatty = True
-        def __init__(self):
-            self.text = ""
-        def write(self, s, **kw):
-            self.text += s
-
-    class Config:
-        class pluginmanager:
-            tr = TR()
-            @classmethod
-            def get_plugin(cls, name):
-                return cls.tr
-
-    monkeypatch.delenv("CI", raising=False)
-    prog = plugin._Progress(Config, "claims/test_x.py::test_x[width64]")
-    prog(500, 1000, -150.0)
-    prog.clear()
-    assert "test_x[width64]: 500/1000 env steps  return    -150.0" in Config.pluginmanager.tr.text
-    assert "steps/s  ETA" in Config.pluginmanager.tr.text
-    monkeypatch.setenv("CI", "true")
-    Config.pluginmanager.tr = TR()
-    prog = plugin._Progress(Config, "x")
-    prog(1, 2)
-    assert Config.pluginmanager.tr.text == ""
-
-
 def test_a_record_that_cannot_be_written_is_spilled_not_lost(project, monkeypatch, tmp_path):
     from harness import plugin, records
     monkeypatch.setenv("TMPDIR", str(tmp_path))

@@ -56,7 +56,7 @@ def test_nan_in_member_1_freezes_it_and_leaves_the_others_bit_identical(referenc
     assert math.isnan(bad.metrics["final_return"]) and math.isnan(bad.curve_returns[-1])
     assert bad.curve_returns[:2] == clean.members[1].curve_returns[:2]  # step 0 and 256: before it diverged
     assert bad.initial["final_return"] == bad.curve_returns[0] and math.isfinite(bad.curve_returns[0])
-    assert bad.env_steps == 512 and all(np.isfinite(p).all() for p in enn.member_state(faulty_agent, 1, 3).values())
+    assert bad.env_steps == 512 and all(torch.isfinite(p).all() for p in enn.member_state(faulty_agent, 1, 3).values())
     for i in (0, 2):
         assert faulty.members[i].curve_returns == clean.members[i].curve_returns
         assert not faulty.members[i].diverged

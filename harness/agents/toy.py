@@ -18,9 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.result import MemberResult, RunResult, curve_metrics, trainer, untrained_metrics
+from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
 
-FAULTS = ("", "unreported_nan", "missing_metric", "diverge_seed0_size8")
+FAULTS = ("", "unreported_nan", "missing_metric", "diverge_seed0_size8", "raises")
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,15 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     if os.environ.get("TOY_PIDS"):  # the process running this unit (tests kill it)
         with open(os.environ["TOY_PIDS"], "a") as f:
             f.write(f"{os.getpid()}\n")
+    while os.environ.get("TOY_HOLD") and not os.path.exists(os.environ["TOY_HOLD"]):  # tests release it
+        time.sleep(0.05)
     if os.environ.get("TOY_SUICIDE") == f"size{cfg.size}":  # a unit whose process always dies
         os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(cfg.sleep)
+    if cfg.fault == "raises":
+        raise ValueError("toy fault: the agent raised")
+    for i in range(10):  # the sleep in tenths, each reported as progress (as an agent reports env steps)
+        time.sleep(cfg.sleep / 10)
+        report_progress((i + 1) * cfg.steps // 10, cfg.steps, float(i))
     members = []
     for seed in seeds:
         if cfg.kind == "trend":
