@@ -320,6 +320,12 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
+def slope_unit(scale: str) -> str:
+    """What a slope against the axis is per (``axis_coordinate``): "per doubling" on log scales, "per level
+    step" on ordinal ones."""
+    return "per doubling" if scale == "log" else "per level step"
+
+
 def axis_coordinate(spec: ClaimSpec, value: Any, all_levels: Sequence[Any]) -> float:
     """log2(level) on log scales (slopes per doubling), the index in the declared list on ordinal ones."""
     if spec.scale == "log":

@@ -636,7 +636,7 @@ def cmd_plan(args, params: Params, budget: str) -> int:
     check_known(params, [claim])
     from harness import design as designs
     from harness import power
-    from harness.claim import ClaimSpecError, axis_coordinate, metric_value
+    from harness.claim import ClaimSpecError, axis_coordinate, metric_value, slope_unit
     try:
         d = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim]
     except ClaimSpecError as e:
@@ -672,7 +672,7 @@ def cmd_plan(args, params: Params, budget: str) -> int:
     levels = [v for v in d.kept if repr(v) not in controls]
     x_levels = [axis_coordinate(spec, v, all_levels) for v in levels]
     seeds, blocked = d.budget.seeds, "seed" in spec.blocks
-    unit = "per doubling" if spec.scale == "log" else "per level step"
+    unit = slope_unit(spec.scale)
     units_note = " (normalized: random 0, reference 1)" if spec.normalized else ""
     results = Path(args.results)
 

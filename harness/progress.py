@@ -16,6 +16,7 @@ Display only: nothing here affects what a unit computes or records.
 """
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
@@ -34,7 +35,7 @@ STATUS_EVERY_S = 60.0
 
 def fmt_time(seconds: float | None) -> str:
     """3s, 4m05s, 2h10m; ? when unknown."""
-    if seconds is None or seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if seconds is None or not math.isfinite(seconds):
         return "?"
     seconds = int(round(max(seconds, 0.0)))
     if seconds < 60:

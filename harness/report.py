@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness import trend
-from harness.claim import LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate
+from harness.claim import LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate, slope_unit
 from harness.records import atomic_write_json
 
 VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
@@ -162,10 +162,6 @@ def _group_label(spec: Mapping[str, Any], value: Any) -> str:
     return f"×{value}" if spec.get("derive") == "compute_optimal" else str(value)
 
 
-def _axis_unit(spec: Mapping[str, Any]) -> str:
-    return "per doubling" if spec["scale"] == "log" else "per level step"
-
-
 def _value_label(spec: Mapping[str, Any], metric: str) -> str:
     if metric == STEPS_TO_THRESHOLD and spec.get("reach") is not None:
         return f"env steps to an evaluation return of {spec['reach']:g}"
@@ -186,7 +182,7 @@ def _boundary(spec: Mapping[str, Any], direction: str) -> tuple[float, str] | No
     slope = size if direction in ("increasing", "non_increasing") else -size
     what = (f"margin: the largest {'gain' if slope > 0 else 'loss'} that still counts as none" if no_change
             else "threshold: the smallest trend that counts")
-    return slope, _wrap(f"{what} ({slope:+g} {_axis_unit(spec)})")
+    return slope, _wrap(f"{what} ({slope:+g} {slope_unit(spec['scale'])})")
 
 
 def _claim_figures(summary: Mapping[str, Any], figures: Path) -> None:
@@ -598,8 +594,8 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            f"- Gates and paper effect: {doc.get('gates') or '—'}",
            f"- Spec: axis `{spec['axis']}` ({spec['scale']}), metrics "
            + ", ".join(f"`{k}` {v}" for k, v in spec["metrics"].items())
-           + (f", margin {spec['margin']:g} {_axis_unit(spec)}" if spec["margin"] else "")
-           + (f", threshold {spec['threshold']:g} {_axis_unit(spec)}" if spec["threshold"] else "")
+           + (f", margin {spec['margin']:g} {slope_unit(spec['scale'])}" if spec["margin"] else "")
+           + (f", threshold {spec['threshold']:g} {slope_unit(spec['scale'])}" if spec["threshold"] else "")
            + (f", blocks {', '.join(spec['blocks'])}" if spec["blocks"] else "")
            + (f", normalized: random {spec['random_score']} → 0, reference {spec['reference_score']} → 1"
               if spec.get("random_score") is not None else "")

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness import power, scaling, trend
 from harness.claim import (HEADROOM, LAW_X, LOWER_IS_BETTER, SENSITIVITY, STEPS_TO_THRESHOLD, ClaimSpec,
-                           axis_coordinate, metric_value)
+                           axis_coordinate, metric_value, slope_unit)
 from harness.records import Lookup, canonical_hash
 
 SUMMARY_FORMAT = 1
@@ -198,7 +198,7 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
         res = trend.assess_contrast(x, y, group, direction, blocks=blocks, order=order, **common)
     stats = {k: _clean(v) for k, v in asdict(res).items()}
     stats.setdefault("slope", stats["statistic"])  # contrasts: the difference of slopes is the effect
-    unit = "per doubling" if spec.scale == "log" else "per level step"
+    unit = slope_unit(spec.scale)
     stats.update(n_diverged=int(diverged.sum()), diverged_floor=floor, normalized=spec.normalized, unit=unit,
                  s_raw=_clean(trend.kendall_s(x, y, blocks)) if spec.contrast is None else stats.get("kendall_s"),
                  ci_level=1 - 2 * alpha)
