@@ -244,6 +244,7 @@ class ExecutionSchema(BaseModel):
     executor: Literal["local", "ray"] = "local"
     workers: _Count | None = None
     ray_address: str | None = None
+    checkpoint_minutes: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class BudgetSchema(BaseModel):
@@ -291,7 +292,7 @@ class ParamsSchema(BaseModel):
 _KEYS = {  # the fixed keys of each mapping, for "unknown key" messages
     "": ("budget", "verdict", "execution", "budgets", "claims"),
     "verdict": ("alpha", "permutations"),
-    "execution": ("executor", "workers", "ray_address"),
+    "execution": ("executor", "workers", "ray_address", "checkpoint_minutes"),
     "budgets.*": ("seeds", "seeds_per_unit", "levels", "plumbing_only"),
 }
 _BUDGET_EXAMPLE = "{seeds: 5, seeds_per_unit: 5, levels: all, plumbing_only: false}"
@@ -304,6 +305,8 @@ _EXPECT: dict[str, tuple[str, str]] = {  # location pattern -> (what is expected
     "execution.executor": ("'local' or 'ray'", "executor: local"),
     "execution.workers": ("an integer >= 1 (leave it out for the number of cores)", "workers: 2"),
     "execution.ray_address": ("a string, the address of a Ray cluster", "ray_address: auto"),
+    "execution.checkpoint_minutes": ("a number >= 0: minutes between a running unit's checkpoints (0: none)",
+                                     "checkpoint_minutes: 5"),
     "budgets": ("a mapping of budget names to budget profiles", f"budgets: {{quick: {_BUDGET_EXAMPLE}}}"),
     "budgets.*": ("a mapping with seeds, seeds_per_unit, levels, plumbing_only", f"<name>: {_BUDGET_EXAMPLE}"),
     "budgets.*.seeds": ("an integer >= 1", "seeds: 2"),

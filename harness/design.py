@@ -16,6 +16,8 @@ The pytest plugin, ``python -m harness`` (verdict, verify, gc, status) and the t
 """
 from __future__ import annotations
 
+import difflib
+import importlib
 import importlib.util
 import inspect
 import itertools
@@ -26,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from harness import trend
 from harness.budget import Budget, Params, ParamsError, Settings, check_config
-from harness.claim import ClaimSpec, ClaimSpecError, axis_coordinate, parse_docstring
+from harness.claim import STEPS_TO_THRESHOLD, ClaimSpec, ClaimSpecError, axis_coordinate, parse_docstring
 from harness.identity import code_identity, relative
 from harness.records import atomic_write_json, canonical_hash, file_digest, record_path, run_key
 from harness.result import Plan, RunResult, planning
@@ -245,6 +247,7 @@ def build(fn: Callable[..., Any], params: Params, budget: Budget, device: str) -
             key = run_key(plan, codes[plan.agent]["hash"])
             units.append(UnitDesign(level_id=lid, params=point, seeds=tuple(shard), plan=plan, key=key,
                                     path=record_path(budget.name, plan.agent, key), code=codes[plan.agent]))
+    check_metrics(spec, {u.plan.agent for u in units}, where)
     unread = settings.unread()
     if unread:
         raise ParamsError(f"{params.path}: claims.{claim}.{budget.name} sets {', '.join(unread)}, but {fn.__name__} "
@@ -337,6 +340,21 @@ def check_power(spec: ClaimSpec, kept: list[Any], axis_values: list[Any], budget
                              f"seeds) the smallest achievable p is {min_p:.3g} >= alpha={params.alpha}: no outcome "
                              "could be significant. Add seeds (budgets.<name>.seeds, or claims.<id>.<budget>.seeds) "
                              "or levels.")
+
+
+def check_metrics(spec: ClaimSpec, agents: set[str], where: str) -> None:
+    """Each of the claim's metrics must be one its agents report, for agents that declare theirs (``METRICS``
+    in the agent's module); an agent that does not is checked when its result comes back."""
+    for agent in sorted(agents):
+        reported = getattr(importlib.import_module(agent), "METRICS", None)
+        if reported is None:
+            continue
+        wrong = [m for m in spec.metrics if m not in reported and not (m == STEPS_TO_THRESHOLD and spec.reach)]
+        if wrong:
+            near = difflib.get_close_matches(wrong[0], reported, n=1)
+            raise ClaimSpecError(f"{where}: the claim marker's metric {wrong[0]!r} is not one that {agent} reports "
+                                 f"({', '.join(reported)}){f'; did you mean {near[0]!r}?' if near else ''} "
+                                 "(nothing was trained)")
 
 
 def build_all(params: Params, budget: Budget, device: str = "cpu", claims: Sequence[str] | None = None,

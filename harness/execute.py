@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import importlib
+import math
 import multiprocessing as mp
 import os
 import pickle
@@ -31,6 +32,7 @@ from multiprocessing import connection as mp_connection
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+from harness import checkpoint
 from harness.budget import ParamsError
 from harness.result import Plan, RunResult, set_progress_sink
 
@@ -47,6 +49,11 @@ class Unit:
     """Expected seconds, when known (for scheduling and ETA)."""
     order: int = field(default=0, compare=False)
     """The level's position in its claim's declared sweep (a proxy for cost among a claim's units)."""
+    checkpoint: str | None = field(default=None, compare=False)
+    """Where the unit saves and resumes its training state (harness.checkpoint), for agents that support it;
+    None: nowhere (``verify`` recomputes from scratch)."""
+    checkpoint_every_s: float = field(default=math.inf, compare=False)
+    """Seconds between checkpoint saves."""
 
     @property
     def device(self) -> str:
@@ -102,7 +109,8 @@ def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[st
     previous = set_progress_sink(progress)
     start = time.perf_counter()
     try:
-        result = module.train(config, list(unit.plan.seeds), unit.plan.device)
+        with checkpoint.saving(unit.checkpoint, unit.checkpoint_every_s) as ckpt:
+            result = module.train(config, list(unit.plan.seeds), unit.plan.device)
     finally:
         set_progress_sink(previous)
     if not isinstance(result, RunResult):
@@ -110,6 +118,7 @@ def run_unit(unit: Unit, progress: Callable[..., None] | None = None) -> dict[st
     out = result.to_dict()
     out["_wall_time"] = time.perf_counter() - start
     out["_host"] = platform.node()
+    out["_resumed_step"] = ckpt.resumed_step
     return out
 
 

@@ -24,6 +24,7 @@ harness/design.py, records read and written by harness/records.py, verdicts comp
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from typing import Any
 import pytest
 from filelock import FileLock, Timeout
 
+from harness import checkpoint
 from harness import design as designs
 from harness import trend
 from harness.budget import Budget, Params, ParamsError
@@ -123,6 +125,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--workers", default=None, type=int,
                 help="parallel units (default: execution.workers in params.yaml, else the number of cores; "
                      "1 runs units in the pytest process)")
+    g.addoption("--checkpoint-minutes", default=None, type=float,
+                help="minutes between checkpoints of a running unit, from which an interrupted one resumes "
+                     "(default: execution.checkpoint_minutes in params.yaml, else 5; 0 saves none)")
     g.addoption("--ray-address", default=None,
                 help="address of an existing Ray cluster (default: $RAY_ADDRESS; none starts a local Ray)")
 
@@ -285,12 +290,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         st.claims[claim].selected = True
         st.askers.setdefault(unit.key, []).append((claim, unit))
     n_items = {c: sum(1 for it in selected if st.items[it.nodeid][0] == c) for c in st.claims}
+    every_s = _checkpoint_s(session.config)
     for key, askers in st.askers.items():
         claim, unit = askers[0]
         estimate, order = _schedule(st, claim, unit, n_items)
         labels = sorted({f"{c} {u.level_id}" for c, u in askers})
-        st.jobs[key] = Unit(key=key, plan=unit.plan, label=f"{', '.join(labels)} seeds {list(unit.seeds)}",
-                            estimate_s=estimate, order=order)
+        ckpt = st.results / st.budget.name / ".checkpoints" / f"{key}{checkpoint.SUFFIX}"
+        resume = f" (resuming from its checkpoint of {_age(ckpt)})" if ckpt.is_file() else ""
+        st.jobs[key] = Unit(key=key, plan=unit.plan, label=f"{', '.join(labels)} seeds {list(unit.seeds)}{resume}",
+                            estimate_s=estimate, order=order, checkpoint=str(ckpt),
+                            checkpoint_every_s=every_s)
         st.found[key] = lookup(st.results / unit.path, key)
     pending = [k for k, f in st.found.items() if f.status != "ok"]
     shared = sum(1 for a in st.askers.values() if len({c for c, _ in a}) > 1)
@@ -409,6 +418,22 @@ def _execution(config: pytest.Config) -> tuple[str, int | None, str | None]:
             None if workers is None else int(workers), config.getoption("--ray-address") or cfg.get("ray_address"))
 
 
+def _checkpoint_s(config: pytest.Config) -> float:
+    """Seconds between a running unit's checkpoints: --checkpoint-minutes, then params.yaml, else 5 minutes
+    (0: none)."""
+    minutes = config.getoption("--checkpoint-minutes")
+    if minutes is None:
+        minutes = (_load_params(config)[0].data.get("execution") or {}).get("checkpoint_minutes")
+    minutes = 5.0 if minutes is None else minutes
+    if minutes < 0 or not math.isfinite(minutes):
+        raise pytest.UsageError(f"--checkpoint-minutes must be a number >= 0 (0 saves no checkpoint), got {minutes}")
+    return 60.0 * minutes if minutes > 0 else math.inf
+
+
+def _age(path: Path) -> str:
+    return f"{fmt_time(max(0.0, time.time() - path.stat().st_mtime))} ago"
+
+
 def _submit(st: State, key: str, executor: Executor) -> Future:
     """Submit a run. The returned future resolves once the driver has validated the run's result and written
     its record (or stored why not in ``st.problems``), so a finished run is recorded even if its item never
@@ -518,6 +543,7 @@ def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
     problems that prevented it, if any."""
     wall = out.pop("_wall_time", 0.0)
     host = out.pop("_host", None)
+    resumed = out.pop("_resumed_step", None)
     st.walls[key] = wall
     askers = st.askers[key]
     unit = askers[0][1]
@@ -531,6 +557,8 @@ def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
     out["config"] = {}  # the record's own `config` is the one copy
     prov = provenance(wall, paths=list(unit.code["files"]), host=host)
     prov["made_for"] = sorted({f"{c} {u.level_id}" for c, u in askers})
+    if resumed is not None:
+        prov["resumed_after_step"] = resumed  # the run continued from a checkpoint (the same record bit for bit)
     rec = Record(key=key, agent=unit.agent, config=config, seeds=list(unit.seeds), device=unit.plan.device,
                  code=unit.code, result=RunResult.from_dict(out), provenance=prov)
     path = st.results / unit.path
@@ -542,6 +570,8 @@ def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
         return [f"its record could not be written to {path} ({type(e).__name__}: {e}); the finished run was saved "
                 f"to {spill}: copy it to {path} once that is writable, and the next run reuses it"]
     st.ran += 1
+    if st.jobs[key].checkpoint:
+        Path(st.jobs[key].checkpoint).unlink(missing_ok=True)
     return []
 
 

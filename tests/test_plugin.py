@@ -251,6 +251,16 @@ def test_claim_function_mistakes_fail_at_collection(project, old, new, message):
     assert not records(project)
 
 
+def test_a_misspelled_metric_fails_at_collection(project):
+    """Agents that declare their metrics (``METRICS``) have a claim's metric names checked before training."""
+    edit_claim(project, 'metrics={"auc_return": "increasing"}', 'metrics={"auc_retrun": "increasing"}')
+    r = run(project, "claims", "--no-verdicts")
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    r.stdout.fnmatch_lines(["*metric 'auc_retrun' is not one that harness.agents.toy reports (initial_return, "
+                            "final_return, auc_return); did you mean 'auc_return'?*"])
+    assert not records(project)
+
+
 @pytest.mark.parametrize("fault,message", [("unreported_nan", "unreported NaN"),
                                            ("missing_metric", "metric 'auc_return' missing")])
 def test_unreported_nan_and_missing_metric_fail_the_point(project, fault, message):

@@ -74,11 +74,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harness import checkpoint
 from harness import nn as enn
 from harness.agents.common import training_flops
 from harness.envs import derive_seed, evaluate, make_env
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
+from harness.result import (AUC_RETURN, FINAL_RETURN, INITIAL_RETURN, MemberResult, RunResult, curve_metrics,
+                            report_progress, trainer, untrained_metrics)
 
+METRICS = (INITIAL_RETURN, FINAL_RETURN, AUC_RETURN)  # what a claim may test (checked at collection)
 PENULTIMATE = ("dense", "softmoe", "tokenized")
 LOSSES = ("huber", "mse", "hlgauss")
 CONV_CHANNELS, POSITIONS = 16, 64  # the 3x3 conv's output: 8x8 positions of 16 channels (the Soft MoE tokens)
@@ -361,6 +364,11 @@ def td_loss(net: QNetwork, target: QNetwork, hl: HLGauss | None, batch: tuple[Te
 
 # --- training ------------------------------------------------------------------------------------------
 
+RESUMABLE = ("envs", "obs", "net", "target", "opt", "buffer", "explore", "replay_uniform", "frozen", "live",
+             "diverged_step", "env_steps", "updates", "curve_steps", "curve_returns", "episode_return",
+             "last_return", "loss_sum", "loss_count", "n_updates")
+"""What a checkpoint holds besides the step and the elapsed time: every object that carries training state."""
+
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one DQN member per seed, as one ensemble; returns one MemberResult per seed, in order."""
@@ -422,14 +430,24 @@ def _train(cfg: Config, seeds: Sequence[int], device: str) -> tuple[RunResult, Q
                                      max_episode_steps=cfg.max_episode_steps)
         return returns
 
-    # step 0: the untrained greedy policy, with the protocol of every later evaluation; it draws from no
-    # training stream, so training is the same with or without it
-    curve_steps.append(0)
-    curve_returns.append(evaluate_live())
-
-    obs = np.stack([env.reset()[0] for env in envs])  # (M, 10, 10, C) bool
-    n_updates = 0
-    for step in range(1, cfg.steps + 1):  # ``step`` counts env steps of each live member, this one included
+    ckpt = checkpoint.current()
+    state = ckpt.load()
+    if state is None:
+        # step 0: the untrained greedy policy, with the protocol of every later evaluation; it draws from no
+        # training stream, so training is the same with or without it
+        curve_steps.append(0)
+        curve_returns.append(evaluate_live())
+        obs = np.stack([env.reset()[0] for env in envs])  # (M, 10, 10, C) bool
+        n_updates, first = 0, 1
+    else:  # resume: every object that carries state, as it was after env step state["step"]
+        for env in envs:
+            env.close()
+        (envs, obs, net, target, opt, buffer, explore, replay_uniform, frozen, live, diverged_step, env_steps,
+         updates, curve_steps, curve_returns, episode_return, last_return, loss_sum, loss_count, n_updates) = (
+            state[k] for k in RESUMABLE)
+        params = opt.params  # the online network's parameters (one pickle keeps them shared)
+        start, first = time.perf_counter() - state["elapsed"], state["step"] + 1
+    for step in range(first, cfg.steps + 1):  # ``step`` counts env steps of each live member, this one included
         u = explore()  # (M, 2), drawn every step so that each member's stream does not depend on epsilon
         random_action = (u[:, 1] * n_actions).long().clamp_(max=n_actions - 1)
         eps = cfg.epsilon(step)
@@ -482,6 +500,9 @@ def _train(cfg: Config, seeds: Sequence[int], device: str) -> tuple[RunResult, Q
         if step % 250 == 0 or step == cfg.steps:
             recent = last_return[live][np.isfinite(last_return[live])]
             report_progress(step, cfg.steps, float(recent.mean()) if recent.size else None)
+        if ckpt.due() and step < cfg.steps:
+            here = locals()
+            ckpt.save({"step": step, "elapsed": time.perf_counter() - start, **{k: here[k] for k in RESUMABLE}})
 
     for env in envs:
         env.close()

@@ -18,8 +18,11 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
+from harness import checkpoint
+from harness.result import (AUC_RETURN, FINAL_RETURN, INITIAL_RETURN, MemberResult, RunResult, curve_metrics,
+                            report_progress, trainer, untrained_metrics)
 
+METRICS = (INITIAL_RETURN, FINAL_RETURN, AUC_RETURN)  # what a claim may test (checked at collection)
 FAULTS = ("", "unreported_nan", "missing_metric", "diverge_seed0_size8", "raises")
 
 
@@ -58,9 +61,13 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
         os.kill(os.getpid(), signal.SIGKILL)
     if cfg.fault == "raises":
         raise ValueError("toy fault: the agent raised")
-    for i in range(10):  # the sleep in tenths, each reported as progress (as an agent reports env steps)
+    ckpt = checkpoint.current()  # resumable: the tenths of the sleep already slept (harness/checkpoint.py)
+    state = ckpt.load()
+    for i in range(0 if state is None else state["step"] + 1, 10):  # the sleep in tenths, reported as progress
         time.sleep(cfg.sleep / 10)
         report_progress((i + 1) * cfg.steps // 10, cfg.steps, float(i))
+        if ckpt.due():
+            ckpt.save({"step": i})
     members = []
     for seed in seeds:
         if cfg.kind == "trend":
