@@ -51,8 +51,8 @@ class Checkpoint:
         self._last = time.monotonic()
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state, or None when there is none. An unreadable file (cut short by a crash during the
-        write of an older format, or foreign) is reported on stderr, removed, and training starts afresh."""
+        """The saved state, or None when there is none. A file that is not a checkpoint (damaged, or written
+        by another Python) is reported on stderr and removed, and training starts afresh."""
         if self.path is None or not self.path.is_file():
             return None
         try:
