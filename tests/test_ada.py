@@ -10,6 +10,7 @@ import torch
 from harness.agents import ada
 from harness.scaling import t_interval
 from harness.tasks import darkroom
+from patching import skip_first_evaluation
 
 torch.set_num_threads(1)
 
@@ -92,13 +93,7 @@ def test_the_step_0_evaluation_leaves_training_unchanged(monkeypatch):
     """The same run with the step-0 evaluation skipped (not run at all): the later evaluations and the final
     weights are bit-identical, so evaluating the untrained policy draws from no training stream."""
     clean, clean_policy = ada.train_one(TINY, 3)
-    real, calls = ada.evaluate, []
-
-    def skip_the_first(policy, cfg, tasks, actions):
-        calls.append(len(tasks))
-        return real(policy, cfg, tasks, actions) if len(calls) > 1 else np.zeros((len(tasks), 4))
-
-    monkeypatch.setattr(ada, "evaluate", skip_the_first)
+    calls = skip_first_evaluation(monkeypatch, ada, lambda policy, cfg, tasks, actions: np.zeros((len(tasks), 4)))
     m, p = ada.train_one(TINY, 3)
     assert len(calls) == 2 and m.curve_returns[1:] == clean.curve_returns[1:]
     assert {k: v for k, v in m.metrics.items() if k != "initial_return"} == \

@@ -20,7 +20,7 @@ import torch
 
 from harness import checkpoint
 from harness.agents import dqn, toy
-from test_execute import command, environ, lines, project, records, set_sleep, wait_for  # noqa: F401 - fixture
+from test_execute import command, environ, project, records, set_sleep, wait_for  # noqa: F401 - project: a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,6 +11,7 @@ import torch
 from harness import nn as enn
 from harness.agents import dqn
 from harness.result import RunResult
+from patching import skip_first_evaluation
 
 torch.set_num_threads(1)
 
@@ -69,13 +70,7 @@ def test_the_step_0_evaluation_leaves_training_unchanged(reference, monkeypatch)
     """The same run with the step-0 evaluation skipped: every later evaluation and every member's final
     weights are bit-identical, so evaluating the untrained policy draws from no training stream."""
     clean, clean_net = reference
-    real, calls = dqn.evaluate, []
-
-    def skip_the_first(act, env_id, seeds, episodes, **kw):
-        calls.append(env_id)
-        return real(act, env_id, seeds, episodes, **kw) if len(calls) > 1 else np.zeros(len(seeds))
-
-    monkeypatch.setattr(dqn, "evaluate", skip_the_first)
+    calls = skip_first_evaluation(monkeypatch, dqn, lambda act, env_id, seeds, episodes: np.zeros(len(seeds)))
     res, net = dqn.train_agent(TINY, [0, 1, 2])
     assert len(calls) == 4
     for i in range(3):

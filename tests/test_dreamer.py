@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from harness.agents import dreamer
+from patching import skip_first_evaluation
 
 torch.set_num_threads(1)
 
@@ -158,13 +159,7 @@ def test_the_step_0_evaluation_leaves_training_unchanged(monkeypatch):
     are bit-identical. Evaluation samples latents from the training generator, so the step-0 evaluation must
     restore it."""
     clean, clean_agent = dreamer.train_one(TINY, 1)
-    real, calls = dreamer.evaluate, []
-
-    def skip_the_first(agent, cfg, seed):
-        calls.append(seed)
-        return real(agent, cfg, seed) if len(calls) > 1 else 0.0
-
-    monkeypatch.setattr(dreamer, "evaluate", skip_the_first)
+    calls = skip_first_evaluation(monkeypatch, dreamer, lambda agent, cfg, seed: 0.0)
     m, agent = dreamer.train_one(TINY, 1)
     assert len(calls) == 3 and m.curve_returns[1:] == clean.curve_returns[1:]
     assert m.extra["final_losses"] == clean.extra["final_losses"]

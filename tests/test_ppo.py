@@ -10,6 +10,7 @@ from harness import nn as enn
 from harness.agents import ppo
 from harness.agents.common import gae
 from harness.result import RunResult
+from patching import skip_first_evaluation
 
 torch.set_num_threads(1)
 
@@ -81,13 +82,7 @@ def test_the_step_0_evaluation_leaves_training_unchanged(reference, monkeypatch)
     """The same run with the step-0 evaluation skipped (not run at all): the later evaluations, the losses and
     the final weights are bit-identical, so evaluating the untrained policy draws from no training stream."""
     clean, clean_agent = reference
-    real, calls = ppo.evaluate, []
-
-    def skip_the_first(act, env_id, seeds, episodes, **kw):
-        calls.append(env_id)
-        return real(act, env_id, seeds, episodes, **kw) if len(calls) > 1 else np.zeros(len(seeds))
-
-    monkeypatch.setattr(ppo, "evaluate", skip_the_first)
+    calls = skip_first_evaluation(monkeypatch, ppo, lambda act, env_id, seeds, episodes: np.zeros(len(seeds)))
     res, agent = ppo.train_agent(TINY, [0, 1, 2])
     assert len(calls) == 3
     for i in range(3):

@@ -11,6 +11,7 @@ import torch
 from harness import nn as enn
 from harness.agents import sac
 from harness.result import RunResult
+from patching import skip_first_evaluation
 
 torch.set_num_threads(1)
 
@@ -116,13 +117,7 @@ def test_the_step_0_evaluation_leaves_training_unchanged(reference, monkeypatch)
     """The same run with the step-0 evaluation skipped (not run at all): every later evaluation and every
     member's final state are bit-identical, so evaluating the untrained policy draws from no training stream."""
     block, (clean, clean_agent) = reference
-    real, calls = sac.evaluate, []
-
-    def skip_the_first(act, env_id, seeds, episodes):
-        calls.append(env_id)
-        return real(act, env_id, seeds, episodes) if len(calls) > 1 else np.zeros(len(seeds))
-
-    monkeypatch.setattr(sac, "evaluate", skip_the_first)
+    calls = skip_first_evaluation(monkeypatch, sac, lambda act, env_id, seeds, episodes: np.zeros(len(seeds)))
     res, agent = sac.train_agent(_tiny(block), [0, 1, 2, 3])
     assert len(calls) == 5
     for i in range(4):
