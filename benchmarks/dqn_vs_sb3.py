@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from harness.agents import dqn  # noqa: E402
 from harness.envs import check_env_id, evaluate  # noqa: E402
+from timing import ensemble_vs_looped  # noqa: E402
 
 
 def sb3_model(cfg: dqn.Config, seed: int):
@@ -98,13 +99,7 @@ def vectorization(cfg: dqn.Config, seeds: list[int]) -> None:
     for name, kw in [("dense 128", dict(width=128)), ("dense 512", dict(width=512)),
                      ("softmoe 4x128", dict(penultimate="softmoe", experts=4, width=128))]:
         c = dataclasses.replace(cfg, eval_every=cfg.steps, eval_episodes=1, **kw)
-        t0 = time.perf_counter()
-        dqn.train(c, seeds)
-        ensemble = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for s in seeds:
-            dqn.train(c, [s])
-        looped = time.perf_counter() - t0
+        ensemble, looped = ensemble_vs_looped(dqn.train, c, seeds)
         print(f"    {name:>13}: ensemble {ensemble:6.1f} s, one after another {looped:6.1f} s, speed-up "
               f"{looped / ensemble:.2f}x", flush=True)
 

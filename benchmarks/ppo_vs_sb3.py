@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from harness.agents import ppo  # noqa: E402
 from harness.envs import check_env_id, derive_seed, evaluate  # noqa: E402
+from timing import ensemble_vs_looped  # noqa: E402
 
 ENV = "MinAtar/Breakout-v1"
 
@@ -93,13 +94,7 @@ def vectorization(steps: int, widths: list[int], seeds: list[int]) -> None:
     for width in widths:
         cfg = ppo.Config(env_id=ENV, steps=steps, width=width, eval_every=steps, eval_episodes=1,
                          max_episode_steps=1000)
-        t0 = time.perf_counter()
-        ppo.train(cfg, seeds)
-        ensemble = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for s in seeds:
-            ppo.train(cfg, [s])
-        looped = time.perf_counter() - t0
+        ensemble, looped = ensemble_vs_looped(ppo.train, cfg, seeds)
         print(f"    width {width:>4}: ensemble {ensemble:6.1f} s, looped {looped:6.1f} s, speedup {looped / ensemble:.2f}x")
 
 
