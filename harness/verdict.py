@@ -206,7 +206,8 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
     if ties:
         stats["ties"] = ties
     verdict, reason = res.verdict, res.reason.replace("per unit x", unit)
-    gates = _gates(spec, metric, direction, rows, y, x)
+    gates = (_gates(spec, metric, direction, rows, y, x) if spec.contrast is None else
+             _contrast_gates(spec, metric, direction, rows, y, x, group, order))
     stats["gates"] = gates
     stats["ungated_verdict"] = verdict
     if gates["reason"] and (gates["failed"] != "sensitivity" or verdict == trend.REPRODUCED):
@@ -338,6 +339,27 @@ def _gates(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, An
                              f"{SENSITIVITY:g} x what the reference level learned ({learnt:.3g}), so a real gain "
                              "of that size would pass as no gain")
             out["failed"] = "sensitivity"
+    return out
+
+
+def _contrast_gates(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, Any]], y: np.ndarray,
+                    x: np.ndarray, group: np.ndarray, order: Sequence[str]) -> dict[str, Any]:
+    """The gates of a contrast claim, arm by arm: a difference of slopes says nothing about an arm that did not
+    learn (or had no headroom), however well the other did, so every arm must pass ``_gates`` on its own.
+    ``levels`` holds every arm's levels (their ids name the arm); ``failed`` and ``reason`` are those of the
+    first arm, in the claim's order, that failed."""
+    out: dict[str, Any] = {"learned_gate": spec.learned, "levels": {}, "arms": {}, "reason": None, "failed": None}
+    for arm in order:
+        i = np.flatnonzero(group == arm)
+        name = f"{spec.contrast}={rows[i[0]]['params'][spec.contrast]}"
+        g = _gates(spec, metric, direction, [rows[j] for j in i], y[i], x[i])
+        out["levels"].update(g.pop("levels"))
+        out["arms"][name] = g
+        if g["failed"] and not out["failed"]:
+            out["failed"], out["reason"] = g["failed"], f"the {name} arm: {g['reason']}"
+    learning = [f"{name}: {g['learning']}" for name, g in out["arms"].items() if "learning" in g]
+    if learning:
+        out["learning"] = "; ".join(learning)
     return out
 
 

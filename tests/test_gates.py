@@ -144,3 +144,32 @@ def test_steps_to_threshold_learned_when_half_the_runs_reached():
     r = [{**o, "metrics": {"steps_to_threshold": 11001.0}} if o["params"]["width"] > 128 and o["seed"] > 0 else o
          for o in r]
     assert verdict(s, r).reason.startswith("did not learn")
+
+
+def contrast_rows(rng, learn: dict[str, float], slope: dict[str, float], seeds=5):
+    out = []
+    for arm in learn:
+        for j, w in enumerate(WIDTHS):
+            for s in range(seeds):
+                y = learn[arm] + slope[arm] * j + rng.normal(0, 0.01)
+                out.append({"level_id": f"{arm}-width{w}", "params": {"width": w, "layer": arm}, "seed": s,
+                            "metrics": {"auc_return": float(y)}, "initial": {"auc_return": 0.0}, "diverged": False})
+    return out
+
+
+def test_a_contrast_arm_that_did_not_learn_gates_the_verdict_though_the_arms_together_did():
+    """softmoe_gap's case: the dense arm learned (0.5 of the way), the Soft MoE arm did not (0.05), so the mean of
+    both arms per level passes the 0.1 gate; the difference of slopes (+0.01 a level) is clear, and without the
+    per-arm gate it would be REPRODUCED about an arm that never learned."""
+    s = spec(contrast="layer")
+    rng = np.random.default_rng(0)
+    v = verdict(s, contrast_rows(rng, {"dense": 0.5, "softmoe": 0.05}, {"dense": 0.0, "softmoe": 0.01}))
+    assert v.verdict == trend.INCONCLUSIVE, v.reason
+    assert v.reason.startswith("the layer=softmoe arm: did not learn"), v.reason
+    assert "without the gate: REPRODUCED" in v.reason
+    gates = v.stats["gates"]
+    assert gates["failed"] == "learning" and set(gates["arms"]) == {"layer=dense", "layer=softmoe"}
+    assert gates["levels"]["dense-width64"]["learned"] and not gates["levels"]["softmoe-width512"]["learned"]
+    # both arms learned: the same difference of slopes is REPRODUCED
+    both = verdict(s, contrast_rows(rng, {"dense": 0.5, "softmoe": 0.3}, {"dense": 0.0, "softmoe": 0.01}))
+    assert both.verdict == trend.REPRODUCED and not both.stats["gates"]["failed"], both.reason
