@@ -251,10 +251,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if name != "local" or (workers or os.cpu_count() or 1) > 1:
         # a parallel executor runs the longest units first: point items in that order report as units finish
         points = [it for it in items if it.nodeid in st.items]
-        n_items = {c: sum(st.items[it.nodeid][0] == c for it in points) for c in st.claims}
 
         def submission_order(item: pytest.Item) -> tuple[float, int]:
-            estimate, order = _schedule(st, *st.items[item.nodeid], n_items)
+            estimate, order = _schedule(st, *st.items[item.nodeid])
             return (-(estimate or 0.0), -order)  # as execute.longest_first
         items[:] = [it for it in items if it.nodeid not in st.items] + sorted(points, key=submission_order)
     if st.verdicts:
@@ -271,13 +270,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = out
 
 
-def _schedule(st: State, claim: str, unit: UnitDesign, n_items: dict[str, int]) -> tuple[float | None, int]:
-    """A unit's expected seconds (its claim's params.yaml minutes over its selected points) and its level's
-    position in the declared sweep: what the executor's longest-first order sorts by."""
+def _schedule(st: State, claim: str, unit: UnitDesign) -> tuple[float | None, int]:
+    """A unit's expected seconds (its claim's params.yaml minutes over all the units of its design, so that
+    selecting a few points with -k does not give them the whole claim's time) and its level's position in the
+    declared sweep: what the executor's longest-first order sorts by."""
     minutes = st.params.expected_minutes(claim, st.budget.name)
     d = st.claims[claim].design
     order = [repr(v) for v in d.axis_values].index(repr(unit.params[d.spec.axis]))
-    return (None if minutes is None else 60.0 * minutes / max(n_items[claim], 1)), order
+    return (None if minutes is None else 60.0 * minutes / len(d.units)), order
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -289,11 +289,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         claim, unit = st.items[it.nodeid]
         st.claims[claim].selected = True
         st.askers.setdefault(unit.key, []).append((claim, unit))
-    n_items = {c: sum(1 for it in selected if st.items[it.nodeid][0] == c) for c in st.claims}
     every_s = _checkpoint_s(session.config)
     for key, askers in st.askers.items():
         claim, unit = askers[0]
-        estimate, order = _schedule(st, claim, unit, n_items)
+        estimate, order = _schedule(st, claim, unit)
         labels = sorted({f"{c} {u.level_id}" for c, u in askers})
         ckpt = st.results / st.budget.name / ".checkpoints" / f"{key}{checkpoint.SUFFIX}"
         resume = f" (resuming from its checkpoint of {_age(ckpt)})" if ckpt.is_file() else ""

@@ -146,6 +146,15 @@ def test_no_verdicts_and_k_selection(project):
     r.assert_outcomes(passed=1, deselected=8)
 
 
+def test_the_expected_time_of_a_selection_is_its_share_of_the_claims_minutes(project):
+    """8 units (4 sizes x 2 seed shards) in 8 minutes: one selected unit is expected to take 1 minute, not 8."""
+    edit_params(project, lambda d: d["claims"]["toy_trend"]["quick"].update(minutes=8))
+    r = run(project, "claims/test_toy_trend.py", "-k", "size2 and s0_1", "--collect-only")
+    assert "1 runs (0 cached, 1 to run); expected time ~1m00s serial" in r.stdout.str(), r.stdout.str()
+    r = run(project, "claims/test_toy_trend.py", "--collect-only")
+    assert "8 runs (0 cached, 8 to run); expected time ~8m00s serial" in r.stdout.str(), r.stdout.str()
+
+
 def test_verdict_alone_from_records_and_incomplete(project):
     r = run(project, "claims", "-k", "verdict", "-rs")
     r.assert_outcomes(skipped=1, deselected=8)
