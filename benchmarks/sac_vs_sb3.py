@@ -18,7 +18,6 @@ stable-baselines3 is a benchmark extra (``pip install -e ".[bench]"``), not a ru
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
