@@ -71,7 +71,7 @@ import functools
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -634,20 +634,31 @@ def _win_prob(diff: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-diff / ELO_SCALE))
 
 
+def _scores_and_totals(wdl: Iterable[tuple[int, int, int]], prior_draws: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per pairing, the first player's score (a draw counts half, ``prior_draws`` virtual draws added) and the
+    number of games it is out of."""
+    counts = np.array(list(wdl), dtype=np.float64)
+    return counts[:, 0] + 0.5 * (counts[:, 1] + prior_draws), counts.sum(1) + prior_draws
+
+
+def _bt_nll(diff: np.ndarray, score: np.ndarray, total: np.ndarray) -> tuple[float, np.ndarray]:
+    """The Bradley-Terry negative log-likelihood of the scores at Elo differences ``diff``, and the win
+    probabilities."""
+    p = np.clip(_win_prob(diff), 1e-12, 1 - 1e-12)
+    return float(-(score * np.log(p) + (total - score) * np.log(1 - p)).sum()), p
+
+
 def fit_anchor_ratings(names: Sequence[str], table: dict[tuple[str, str], tuple[int, int, int]],
                        prior_draws: float) -> dict[str, float]:
     """Bradley-Terry maximum-likelihood Elo of the anchors, ``names[0]`` fixed at 0; a draw counts half a win
     and half a loss, and each pair gets ``prior_draws`` virtual draws."""
     index = {n: i for i, n in enumerate(names)}
     pairs = np.array([(index[x], index[y]) for x, y in table])
-    wdl = np.array(list(table.values()), dtype=np.float64)
-    score = wdl[:, 0] + 0.5 * (wdl[:, 1] + prior_draws)
-    total = wdl.sum(1) + prior_draws
+    score, total = _scores_and_totals(table.values(), prior_draws)
 
     def nll(free: np.ndarray) -> tuple[float, np.ndarray]:
         r = np.concatenate([[0.0], free])
-        p = np.clip(_win_prob(r[pairs[:, 0]] - r[pairs[:, 1]]), 1e-12, 1 - 1e-12)
-        f = -(score * np.log(p) + (total - score) * np.log(1 - p)).sum()
+        f, p = _bt_nll(r[pairs[:, 0]] - r[pairs[:, 1]], score, total)
         g_pair = -(score - total * p) / ELO_SCALE  # d nll / d (r_i - r_j)
         grad = np.zeros(len(names))
         np.add.at(grad, pairs[:, 0], g_pair)
@@ -663,13 +674,10 @@ def fit_elo(ratings: dict[str, float], results: dict[str, tuple[int, int, int]],
     """(Elo, standard error) of a player from its (wins, draws, losses) against anchors of fixed ``ratings``:
     the one-parameter Bradley-Terry maximum likelihood, the error from its Fisher information."""
     r = np.array([ratings[n] for n in results])
-    wdl = np.array(list(results.values()), dtype=np.float64)
-    score = wdl[:, 0] + 0.5 * (wdl[:, 1] + prior_draws)
-    total = wdl.sum(1) + prior_draws
+    score, total = _scores_and_totals(results.values(), prior_draws)
 
     def nll(x: float) -> float:
-        p = np.clip(_win_prob(x - r), 1e-12, 1 - 1e-12)
-        return float(-(score * np.log(p) + (total - score) * np.log(1 - p)).sum())
+        return _bt_nll(x - r, score, total)[0]
 
     lo, hi = r.min() - 3000.0, r.max() + 3000.0
     x = float(optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3}).x)
@@ -907,12 +915,12 @@ def train_member(cfg: Config, seed: int, device: torch.device) -> tuple[MemberRe
     else:
         elo, se, results = last
     macs = net.macs()
-    scores = {f"score_vs_{k}": (w + 0.5 * d) / (w + d + l) for k, (w, d, l) in results.items()}
-    metrics = {ELO: elo, ELO_SE: se, **scores}
+
+    def scores(res: dict[str, tuple[int, int, int]]) -> dict[str, float]:
+        return {f"score_vs_{k}": (w + 0.5 * d) / (w + d + l) for k, (w, d, l) in res.items()}
     member = MemberResult(
-        seed=seed, metrics=metrics, curve_steps=curve_steps, curve_returns=curve_elo,
-        initial={ELO: elo0, ELO_SE: se0, **{f"score_vs_{k}": (w + 0.5 * d) / (w + d + l)
-                                              for k, (w, d, l) in res0.items()}},
+        seed=seed, metrics={ELO: elo, ELO_SE: se, **scores(results)}, curve_steps=curve_steps,
+        curve_returns=curve_elo, initial={ELO: elo0, ELO_SE: se0, **scores(res0)},
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
         params={"net": net.params(), "total": net.params()},
         flops=training_flops(macs, trained=cfg.batch_size * updates, acted=counter[0]),
