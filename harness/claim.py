@@ -25,11 +25,16 @@ is as large as the learning itself could not have seen a gain."""
 STEPS_TO_THRESHOLD = "steps_to_threshold"  # a metric the verdict computes from the curves (see ClaimSpec.reach)
 LOWER_IS_BETTER = {STEPS_TO_THRESHOLD}
 """Metrics for which a smaller value is better (every other metric: larger is better)."""
+ELO_METRICS = {"elo"}
+"""Metrics in Elo points (random play 0): a fitted law (``law=``) is of their Bradley-Terry playing strength
+10^(elo / 400) (``scaling.elo_strength``), as Neumann & Gros 2023 fit it, not of the Elo itself."""
 
 SCALES = ("log", "ordinal")
 LAW_X = {"axis": None, "env_steps": "env_steps", "params": "params_count", "flops": "flops"}
 """What a fitted law is a function of: the axis value, or a quantity recorded per run."""
 DERIVED = ("compute_optimal",)
+CURVE = "curve"
+"""``over=CURVE`` in a derived claim: the compute budgets are the evaluations along each run's learning curve."""
 
 
 class ClaimSpecError(ValueError):
@@ -74,7 +79,11 @@ class ClaimSpec:
     is REPRODUCED when the (1 - 2 alpha) t-interval of e over seeds lies on the claimed side of 0,
     CONTRADICTED when it lies on the other side, INCONCLUSIVE otherwise."""
     over: str | None = None
-    """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget)."""
+    """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget), or ``CURVE``
+    ("curve"): every evaluation along a run's learning curve is a cell, at the FLOPs the run had spent by then
+    (the members' ``extra["curve_flops"]``, one per point of the curve). That is sound only for an agent whose
+    shorter runs are exactly the beginnings of longer ones (no schedule tied to the budget, evaluations that
+    draw from no training stream), and it costs one run per size instead of one per size and budget."""
     controls: tuple[Any, ...] | None = None
     """Axis levels that are run and shown (a negative control, say) but left out of the trend test."""
     reach: float | None = None
@@ -205,7 +214,7 @@ class ClaimSpec:
         at = f"{where}: " if where else ""
         for name, what in [(self.axis, "axis"), *[(b, "blocks") for b in self.blocks if b != "seed"],
                            *([(self.contrast, "contrast")] if self.contrast else []),
-                           *([(self.over, "over")] if self.over else [])]:
+                           *([(self.over, "over")] if self.over and self.over != CURVE else [])]:
             if name not in argnames:
                 raise ClaimSpecError(f"{at}{what}={name!r} is not a parametrized argument; add "
                                      f"@pytest.mark.parametrize({name!r}, [...]) or name one of: "

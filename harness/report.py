@@ -19,8 +19,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from harness import trend
-from harness.claim import LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate, slope_unit
+from harness import scaling, trend
+from harness.claim import CURVE, ELO_METRICS, LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate, slope_unit
 from harness.records import atomic_write_json
 
 VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
@@ -117,9 +117,8 @@ def metric_frame(summary: Mapping[str, Any], metric: str):
         row = {"level_id": o["level_id"], "level": level, "x": axis_coordinate(cspec, level, order),
                "seed": o["seed"], "value": float(cspec.normalize(np.float64(math.nan if raw is None else raw))),
                "diverged": o["diverged"]}
-        for extra in ("contrast", "over"):
-            if spec.get(extra):
-                row[spec[extra]] = o["params"][spec[extra]]
+        if _second(spec):
+            row[_second(spec)] = o["params"][_second(spec)]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -150,11 +149,18 @@ def _words(name: str) -> str:
     return name.replace("_", " ")
 
 
+def _second(spec: Mapping[str, Any]) -> str | None:
+    """The claim's second parametrized argument: a contrast's arms or a derived grid's budgets (None for a
+    derived claim whose budgets are the points of its learning curves)."""
+    over = spec.get("over")
+    return spec.get("contrast") or (over if over != CURVE else None)
+
+
 def _group_title(spec: Mapping[str, Any]) -> str | None:
     """The legend title of a claim's second parameter: a contrast's arms or a derived claim's budgets."""
-    if spec.get("derive") == "compute_optimal":
-        return f"{_words(spec['over'])} (multiple of the base budget)"
-    name = spec.get("contrast") or spec.get("over")
+    name = _second(spec)
+    if name and spec.get("derive") == "compute_optimal":
+        return f"{_words(name)} (multiple of the base budget)"
     return _words(name) if name else None
 
 
@@ -207,7 +213,7 @@ def _metric_figure(summary: Mapping[str, Any], m: Mapping[str, Any], df, path: P
 
     spec, metric = summary["spec"], m["metric"]
     order = [lv["value"] for lv in summary["all_levels"]]
-    hue = spec.get("contrast") or spec.get("over")
+    hue = _second(spec)
     fig, ax = _figure()
     band = _bootstrap_band(df, hue)
     groups = list(df.groupby(hue)) if hue else [(None, df)]
@@ -273,12 +279,14 @@ def _law_figure(summary: Mapping[str, Any], m: Mapping[str, Any], figures: Path)
         df = pd.DataFrame([{"x": o["params"][spec["axis"]] if col is None else o[col], "seed": o["seed"],
                             "level_id": o["level_id"], "y": o["metrics"].get(m["metric"])}
                            for o in summary["observations"]]).dropna()
+        if m["metric"] in ELO_METRICS:  # the law is of the playing strength (harness.scaling, "Playing strength")
+            df["y"] = scaling.elo_strength(df["y"])
         ax.scatter(df["x"], df["y"], s=12, color="0.5", label="one run")
         means = df.groupby("level_id", sort=False)[["x", "y"]].mean()
         ax.plot(means["x"], means["y"], "o", color="C0", label="mean over seeds")
         xlabel = _words(spec["axis"]) if col is None else {"params": "parameters", "flops": "training FLOPs"}.get(
             law["x"], _words(law["x"]))
-        ylabel = f"{m['metric']} (raw)"
+        ylabel = law.get("of", f"{m['metric']} (raw)")
         lo, hi = law["ci"]
         interval, centre = f"[{_num_zero(lo)}, {_num_zero(hi)}]", law["exponent"]
         level, how = law["level"], "t-interval over per-seed fits"
@@ -330,7 +338,7 @@ def _level_label(spec: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     label = str(params[spec["axis"]])
     if spec.get("contrast"):
         label = f"{params[spec['contrast']]}, {label}"
-    if spec.get("over"):
+    if _second(spec) and not spec.get("contrast"):
         label += ", " + _group_label(spec, params[spec["over"]])
     if params[spec["axis"]] in (spec.get("controls") or ()):
         label += " (control)"
@@ -373,7 +381,7 @@ def _curves_figure(summary: Mapping[str, Any], figures: Path) -> None:
     ax.set_title(_wrap(f"{claim}: evaluation return during training", 60), fontsize=9)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _count(v)))
     title = ", ".join(_words(k) for k in (spec.get("contrast"), spec["axis"]) if k)
-    if spec.get("over"):
+    if _second(spec) and not spec.get("contrast"):
         title += ", " + _group_title(spec)
     fig.legend(handles=handles, title=_wrap(title), loc="outside right upper", fontsize=7, title_fontsize=7,
                frameon=False, ncols=2 if len(labels) > 10 else 1)
@@ -645,10 +653,12 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
                         f"sat at the smallest or largest size at {m['stats'].get('edge')} of {m['stats'].get('n')} "
                         "seed-budgets"]
             else:
-                out += ["", f"Fitted law: {m['metric']} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · "
+                per_doubling = (f"; {_num_zero(400 * law['exponent'] * math.log10(2))} Elo per doubling"
+                                if m["metric"] in ELO_METRICS else "")
+                out += ["", f"Fitted law: {law.get('of', m['metric'])} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · "
                         f"{law['x']}^{_num_zero(law['b'])} (R² {_fmt(law.get('r2'), 2)}, level means); exponent over "
                         f"seeds {_num_zero(law['exponent'])}, {law['level']:.0%} t-interval [{_num_zero(law['ci'][0])}, "
-                        f"{_num_zero(law['ci'][1])}] (reported beside the verdict, not part of it)"]
+                        f"{_num_zero(law['ci'][1])}]{per_doubling} (reported beside the verdict, not part of it)"]
             out += ["", f"![{s['claim']} law](figures/{s['claim']}__{m['metric']}__law.png) "
                     f"(data: `figures/laws/{s['claim']}__{m['metric']}.csv`)"]
         elif law and "error" in law:

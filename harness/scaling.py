@@ -24,6 +24,11 @@ every size covers, the optimal size N*(C) is the size with the highest interpola
 ``N* = k * C ** e`` is fitted per seed as above. Hilton et al. find e > 0: bigger models pay off as
 compute grows.
 
+Playing strength. An Elo rating R (random play 0) is the Bradley-Terry strength ``10 ** (R / 400)`` on a log
+scale (``elo_strength``); Neumann & Gros 2023 (arXiv:2210.00849) fit that strength as a power law of
+parameters and of compute, which is Elo linear in their logarithms: an exponent b is 400 b log10(2) Elo per
+doubling. A law of an Elo metric is fitted to its strength, with floor 0.
+
 Intrinsic performance. Given a reference fit of return against compute (``return = a * C ** b`` over the
 frontier), the intrinsic performance of a return R is the compute at which the reference reaches R,
 ``(R / a) ** (1 / b)``: it turns returns into a compute scale on which power laws are expected.
@@ -38,7 +43,7 @@ import numpy as np
 from scipy import optimize, stats
 
 __all__ = ["PowerLaw", "SaturatingLaw", "LawFit", "fit_power_law", "fit_saturating_law", "fit_law",
-           "compute_optimal_sizes", "frontier", "intrinsic_performance"]
+           "compute_optimal_sizes", "frontier", "intrinsic_performance", "elo_strength"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,11 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
         return (float(v.mean()) if len(v) else math.nan, math.nan, math.nan)
     half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+
+
+def elo_strength(elo: np.ndarray | float) -> np.ndarray:
+    """The Bradley-Terry playing strength ``10 ** (elo / 400)`` of Elo ratings (random play: 1)."""
+    return np.power(10.0, np.asarray(elo, dtype=float) / 400.0)
 
 
 def fit_law(x: Sequence[float], y: Sequence[float], seed: Sequence[int], floor: float = 0.0,

@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness import power, scaling, trend
-from harness.claim import (HEADROOM, LAW_X, LOWER_IS_BETTER, SENSITIVITY, STEPS_TO_THRESHOLD, ClaimSpec,
-                           axis_coordinate, metric_value, slope_unit)
+from harness.claim import (CURVE, ELO_METRICS, HEADROOM, LAW_X, LOWER_IS_BETTER, SENSITIVITY, STEPS_TO_THRESHOLD,
+                           ClaimSpec, axis_coordinate, metric_value, slope_unit)
 from harness.records import Lookup, canonical_hash
 
 SUMMARY_FORMAT = 1
@@ -86,7 +86,8 @@ def _observations(design: Mapping[str, Any], lookups: Mapping[str, Lookup]) -> l
             rows.append({"level_id": unit["level_id"], "params": unit["params"], "seed": m.seed,
                          "metrics": m.metrics, "initial": m.initial, "diverged": m.diverged, "diverged_step": m.diverged_step,
                          "env_steps": m.env_steps, "flops": m.flops, "wall_time": m.wall_time,
-                         "params_count": m.params.get("total"), "curve": [m.curve_steps, m.curve_returns]})
+                         "params_count": m.params.get("total"), "curve": [m.curve_steps, m.curve_returns],
+                         **({"curve_flops": m.extra["curve_flops"]} if "curve_flops" in m.extra else {})})
     reach = design["spec"].get("reach")
     if reach is not None and rows:
         budget = max(max(r["curve"][0], default=0) for r in rows)
@@ -230,7 +231,7 @@ def _assess_metric(spec: ClaimSpec, metric: str, direction: str, rows: list[dict
         elif floor is not None:
             stats["law"] = {"error": "not fitted: diverged runs are clipped at the floor"}
         else:
-            stats["law"] = _law(spec, raw, rows)
+            stats["law"] = _law(spec, metric, raw, rows)
     return MetricVerdict(metric, direction, verdict, reason, stats)
 
 
@@ -377,9 +378,10 @@ def _law_x(spec: ClaimSpec, row: Mapping[str, Any]) -> float:
     return float(row["params"][spec.axis] if key is None else row[key] or math.nan)
 
 
-def _law(spec: ClaimSpec, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _law(spec: ClaimSpec, metric: str, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The power law of the raw metric (diverged runs left out) against ``spec.law``, with its 95% t-interval
-    over seeds. x values of one level that differ slightly between seeds (recorded env steps) are averaged
+    over seeds; for an Elo metric, of its playing strength 10^(elo/400) with floor 0 (``of`` names what was
+    fitted). x values of one level that differ slightly between seeds (recorded env steps) are averaged
     per level, so every seed is fitted on the same x."""
     ok = np.isfinite(raw)
     by_level: dict[str, list[float]] = {}
@@ -388,6 +390,9 @@ def _law(spec: ClaimSpec, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[s
     x = np.array([np.mean(by_level[r["level_id"]]) for r in rows])
     seeds = np.array([r["seed"] for r in rows])
     floor = spec.random_score if spec.random_score is not None else 0.0
+    of = metric
+    if metric in ELO_METRICS:
+        raw, floor, of = scaling.elo_strength(raw), 0.0, f"10^({metric}/400)"
     clipped = int(np.sum(raw[ok] <= floor))
     if clipped:
         return {"x": spec.law, "error": f"not fitted: {clipped} of {int(ok.sum())} runs are at or below the floor "
@@ -397,7 +402,7 @@ def _law(spec: ClaimSpec, raw: np.ndarray, rows: list[dict[str, Any]]) -> dict[s
     except ValueError as e:
         return {"x": spec.law, "error": str(e)}
     d = fit.to_dict()
-    return {"x": spec.law, **{k: _clean_deep(v) for k, v in {**d.pop("law"), **d}.items()}}
+    return {"x": spec.law, "of": of, **{k: _clean_deep(v) for k, v in {**d.pop("law"), **d}.items()}}
 
 
 def _clean_deep(v: Any) -> Any:
@@ -417,8 +422,24 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
     The effect is Sen's slope of log2 N* per doubling of C (the exponent e of N* ~ C ** e) with the interval
     of the inverted test. When the smallest or largest size is optimal at more than half of the seed-budgets
     the grid does not bracket the optimum and the metric is INCONCLUSIVE whatever the test says. Diverged
-    runs have no return: they count as the worst (-inf)."""
+    runs have no return: they count as the worst (-inf). With ``over=CURVE`` the cells are the points of
+    each run's learning curve after its first (untrained) one, at their recorded FLOPs."""
+    if spec.over == CURVE:
+        missing = sorted({r["level_id"] for r in rows if not r.get("curve_flops")
+                          or len(r["curve_flops"]) != len(r["curve"][1])})
+        if missing:
+            raise ValueError(f"claim over={CURVE!r} needs records whose members give extra['curve_flops'], the FLOPs "
+                             f"at each point of the learning curve; {', '.join(missing)} do not (an agent that does "
+                             "not record them cannot read budgets off its curves: use a grid over budgets instead)")
+
+    def cells(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if spec.over != CURVE:
+            return rs
+        return [{"params_count": r["params_count"], "flops": f, "metrics": {metric: v}} for r in rs
+                for f, v in zip(r["curve_flops"][1:], r["curve"][1][1:]) if f is not None and math.isfinite(f)]
+
     def optimal(rs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        rs = cells(rs)
         v = np.array([r["metrics"].get(metric, math.nan) for r in rs], float)
         v = np.where(np.isfinite(v), v, -np.inf)
         return scaling.compute_optimal_sizes([r["params_count"] for r in rs], [r["flops"] for r in rs], v)
@@ -435,13 +456,18 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
         edge += int(np.isin(best, extremes).sum())
     n = len(xs)
     # the pooled picture: mean metric per grid cell over seeds
-    cells: dict[str, list[dict[str, Any]]] = {}
+    by_cell: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        cells.setdefault(r["level_id"], []).append(r)
+        by_cell.setdefault(r["level_id"], []).append(r)
     pooled = [{"params_count": float(np.mean([r["params_count"] for r in rs])),
                "flops": float(np.mean([r["flops"] for r in rs])),
                "metrics": {metric: float(np.mean([r["metrics"].get(metric) if r["metrics"].get(metric) is not None
-                                                  else math.nan for r in rs]))}} for rs in cells.values()]
+                                                  else math.nan for r in rs]))}} for rs in by_cell.values()]
+    if spec.over == CURVE:  # the mean curve of each size (its seeds' evaluations are at the same games)
+        for p, rs in zip(pooled, by_cell.values()):
+            k = min(len(r["curve_flops"]) for r in rs)
+            p["curve_flops"] = np.mean([np.array(r["curve_flops"][:k], float) for r in rs], 0).tolist()
+            p["curve"] = [None, np.mean([np.array(r["curve"][1][:k], float) for r in rs], 0).tolist()]
     budgets, best = optimal(pooled)
     stats: dict[str, Any] = {"unit": "exponent of N* in C (log2 N* per doubling of C)", "derive": spec.derive,
                              "over": spec.over, "n": n, "n_seeds": len(seeds), "per_seed": per_seed,
@@ -467,7 +493,9 @@ def _assess_derived(spec: ClaimSpec, metric: str, direction: str, rows: list[dic
     stats.update({k: _clean(v) for k, v in asdict(res).items()})
     stats["s_raw"] = stats["statistic"]
     why = res.reason.replace("per unit x", "per doubling of C")
-    verdict, reason = res.verdict, f"N*(C): {why}"
+    sizes, counts = np.unique(np.array(ys), return_counts=True)
+    mode = f"{2 ** float(sizes[np.argmax(counts)]):.0f} parameters at {int(counts.max())} of {n} seed-budgets"
+    verdict, reason = res.verdict, f"N*(C) (most often {mode}): {why}"
     if edge / n > 0.5:
         stats["gates"] = {"failed": "bracket", "reason": f"the smallest or largest size was optimal at {edge} of "
                           f"{n} seed-budgets"}

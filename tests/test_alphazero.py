@@ -223,6 +223,19 @@ def test_runs_are_deterministic_on_cpu(reference):
     assert _strip(az.train(TINY, [0, 1])) == _strip(reference)
 
 
+def test_a_shorter_run_is_the_prefix_of_a_longer_one_and_log_spaced_evaluations_record_their_compute(reference):
+    """The compute-optimal claim reads its budgets off the learning curves: that is sound only because a run of
+    k iterations is exactly the first k iterations of a longer run (constant learning rate, evaluations with
+    streams of their own), and each evaluation records the FLOPs spent so far."""
+    long = az.train(dataclasses.replace(TINY, iterations=4, eval_log=True), [0]).members[0]
+    assert long.curve_steps == [0, 16, 32, 64]  # iterations 1, 2, 4
+    flops = long.extra["curve_flops"]
+    assert flops[0] == 0 and all(a < b for a, b in zip(flops, flops[1:])) and flops[-1] == long.flops
+    short = reference.members[0]  # 3 iterations, evaluated after 2 and 3
+    assert short.curve_steps[1] == 32 and short.curve_returns[1] == long.curve_returns[2]
+    assert short.extra["curve_flops"][1] == flops[2]
+
+
 def test_nan_loss_marks_the_run_diverged_without_crashing(reference):
     res = az.train(dataclasses.replace(TINY, _inject_nan_at=15), [0])  # update 15: the second batch
     m = res.members[0]
