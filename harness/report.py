@@ -110,6 +110,7 @@ def metric_frame(summary: Mapping[str, Any], metric: str):
     spec = summary["spec"]
     cspec = ClaimSpec.from_dict(spec)
     order = [lv["value"] for lv in summary["all_levels"]]
+    second = _second(spec)
     rows = []
     for o in summary["observations"]:
         raw = o["metrics"].get(metric)
@@ -117,8 +118,8 @@ def metric_frame(summary: Mapping[str, Any], metric: str):
         row = {"level_id": o["level_id"], "level": level, "x": axis_coordinate(cspec, level, order),
                "seed": o["seed"], "value": float(cspec.normalize(np.float64(math.nan if raw is None else raw))),
                "diverged": o["diverged"]}
-        if _second(spec):
-            row[_second(spec)] = o["params"][_second(spec)]
+        if second:
+            row[second] = o["params"][second]
         rows.append(row)
     return pd.DataFrame(rows)
 
