@@ -4,6 +4,8 @@ Source: Adaptive Agent Team 2023, "Human-Timescale Adaptation in an Open-Ended T
 arXiv:2301.07608 (abstract, VERIFIED: "characteristic scaling laws with respect to network size, memory
 length, and richness of the training task distribution"; secondary: "increasing memory length improves
 performance, particularly on the tails of the distribution").
+Source status: VERIFIED (the abstract's "scaling laws with respect to ... memory length"); the sentence about the
+tails of the distribution is known from a secondary source only.
 Departures: Bernoulli 5-armed bandits (4 trials of 10 pulls, arm means fixed across the episode, prior
 Uniform(0, 1)) instead of XLand 2.0; a 2-layer, width-32 sliding-window transformer (~26k parameters)
 trained with PPO (RL^2) instead of Muesli with a Transformer-XL; no curriculum, no distillation (AdA

@@ -4,6 +4,8 @@ Source: Adaptive Agent Team 2023, "Human-Timescale Adaptation in an Open-Ended T
 arXiv:2301.07608 (abstract, VERIFIED: "characteristic scaling laws with respect to network size, memory
 length, and richness of the training task distribution"; secondary: "larger models may not always be the
 best choice when considering compute cost").
+Source status: VERIFIED (the abstract's "scaling laws with respect to network size"); the caveat about compute cost
+is known from a secondary source only.
 Departures: Bernoulli 5-armed bandits (4 trials of 10 pulls) instead of XLand 2.0; a 2-layer
 sliding-window transformer whose width is the axis (16..128, 4 heads each, 7k..0.4M parameters) trained
 with PPO (RL^2) instead of AdA's Transformer-XL agents of up to 533M parameters trained with Muesli; no

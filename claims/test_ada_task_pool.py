@@ -4,6 +4,8 @@ Source: Adaptive Agent Team 2023, "Human-Timescale Adaptation in an Open-Ended T
 arXiv:2301.07608 (abstract, VERIFIED: scaling "with respect to ... richness of the training task
 distribution"; secondary: "median and 20th percentile adaptation scales positively with an increase in
 task pool size").
+Source status: VERIFIED (the abstract's "richness of the training task distribution"); the sentence about median
+and 20th-percentile adaptation is known from a secondary source only.
 Departures: Bernoulli 5-armed bandits (4 trials of 10 pulls) instead of XLand 2.0; the pool is N tasks
 (arm-mean vectors) drawn once per seed from the training split, or a fresh task every episode
 ("unlimited"), instead of XLand's procedurally generated worlds, games and co-players; the same 2-layer,

@@ -4,6 +4,8 @@ Source: the seed's reading of AlphaGo Zero, AlphaStar and OpenAI Five (more self
 improve performance); Neumann & Gros 2023, "Scaling laws for a multi-agent reinforcement learning model",
 arXiv:2210.00849 (ICLR 2023; abstract, VERIFIED: player strength scales "as a power of compute when training
 optimally sized agents"; their Fig. 3 shows Elo rising with training steps at each fixed size).
+Source status: VERIFIED in part: the abstract says strength grows as a power of compute for optimally sized agents;
+the fixed-size curves of their Fig. 3 were not read here.
 Departures: one fixed size (width 32, 2566 parameters) rather than the compute-optimal size at each budget
 (alphazero_compute_optimal_size tests that part); Connect Four on a 5 x 4 board with 32 PUCT simulations per
 move, the network and every other setting as in alphazero_size; the axis is the number of self-play games,

@@ -11,13 +11,14 @@ AlphaZero run of n batches is exactly the first n batches of a longer one: tests
 & Gros read their compute curves off training checkpoints. N*(C), the width with the highest Elo interpolated
 in log compute, is taken at 8 log-spaced budgets that every width covers, and the verdict is the blocked rank
 test of log2 N* on log2 C within seeds (REPRODUCED when the exponent's interval lies above 0).
+Source status: VERIFIED (the abstract sentence quoted above).
 Departures: Connect Four on 5 x 4 with 32 simulations and the settings of alphazero_size; widths 8, 16, 32, 64
 (454 to 7174 parameters; 432 to 7040 multiply-accumulates per position, the FLOPs' proportion); at quick width 64
 plays 32 batches (2048 games) and width 8 521 (33,344 games), the same FLOPs (about 2.1e10); full: 160 batches
 for width 64 (10,240 games) and 5 seeds; 3 seeds at quick; the compute range every width covers runs from
 width 64's first evaluation (64 games) to the end, 32x at quick; Elo on the ladder of alphazero_size, 100 games
 per anchor at every evaluation.
-Pilot (the grid's placement, before any run of this claim): the first quick records of alphazero_size (seeds
+Pilot: the grid's placement, before any run of this claim: the first quick records of alphazero_size (seeds
 0-4, 2560 and 5120 games) and alphazero_compute's width 32 pilot. Width 8 (alphazero_size's pilot) is flat at 400-490
 Elo after about 1300 games, so more compute should favour wider networks over it; width 64 had 536 on average at 2560 games
 and 628 at 5120, width 128 539 and 640, width 32 445 at 2560 and 560 at 5120 (2 seeds): at 2560 games width

@@ -5,6 +5,7 @@ Source: Neumann & Gros 2023, "Scaling laws for a multi-agent reinforcement learn
 when not bottlenecked by available compute"; their strength is the Bradley-Terry rating 10^(Elo/400), so
 the law is Elo linear in log parameters). Their code trains depth-2 MLPs of width 2^(i+2) with 300 MCTS
 simulations on Connect Four (7 x 6) and Pentago and rates the agents against each other with BayesElo.
+Source status: VERIFIED (the abstract sentence quoted above); the exponent is not (Gates).
 Departures: Connect Four on a 5 x 4 board (a draw with perfect play, solved exactly by harness/agents/
 alphazero.py's solver in 1-2 s) instead of 7 x 6; 32 PUCT simulations per move in self-play and in
 evaluation at every size instead of 300; widths 8..128 (454 to 22.5k parameters, 50x; full adds 256, 77.8k,

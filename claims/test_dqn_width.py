@@ -4,6 +4,8 @@ Source: Obando-Ceron, Sokar, Willi, Lyle, Farebrother, Foerster, Dziugaite, Prec
 Experts Unlock Parameter Scaling for Deep RL", arXiv:2402.08609 (ICML 2024), Fig. 1 and Sec. 4: DQN's dense
 penultimate layer scaled by the factor of the expert count (x1 to x8) gains nothing and often loses
 ("increasing the parameter count of a model often hurts its final performance").
+Source status: VERIFIED (the abstract: "increasing the parameter count of a model often hurts its final
+performance"); the dense scaling curve of Fig. 1 was not read here.
 Departures: MinAtar Space Invaders (minimal action set, -v1) with the MinAtar DQN of Young & Tian 2019
 (arXiv:1903.03176; harness/agents/dqn.py: every setting theirs) instead of 20 Atari games with the Nature CNN;
 100k env steps (quick; 5M at full) instead of 200M frames; dense widths 128, 256, 512 (x1, x2, x4 of the

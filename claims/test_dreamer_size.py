@@ -4,6 +4,7 @@ Source: Hafner, Pasukonis, Ba, Lillicrap 2023, "Mastering Diverse Domains throug
 arXiv:2301.04104 (abstract, VERIFIED: "larger models directly translating to higher data-efficiency and final
 performance"; repo README, VERIFIED: "using larger models consistently increases not only its final
 performance but also its data-efficiency"), with hyperparameters fixed across sizes.
+Source status: VERIFIED (the abstract and the repository README, quoted above).
 Departures: CartPole-v1 (vector observations, MLP encoder and decoder) instead of Crafter and DMLab pixels;
 presets XS, S, M (quick) and L (full) of 126k, 662k, 2.5M and 11.3M parameters, scaled the way the paper's
 presets scale every module together (deterministic state, hidden units, layers, latents), instead of 8M..200M;

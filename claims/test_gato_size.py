@@ -2,6 +2,8 @@
 
 Source: Reed et al. 2022, "A Generalist Agent", arXiv:2205.06175 (SECONDARY, gwern annotation: sizes
 "0.08b, 0.36b, & 1.2b parameters"; "performance ... will increase with scale in parameters").
+Source status: SECONDARY (the sizes and the scaling sentence are known from an annotation of the paper, not from
+the paper).
 Departures: 3 MinAtar games (Breakout, SpaceInvaders, Freeway) with expert data generated here by PPO
 behaviour policies (the expert part of the mgdt_size dataset, harness/offline.py) instead of 604 tasks of
 expert data; the Decision Transformer backbone of mgdt_size without return tokens (observation and action

@@ -5,6 +5,8 @@ Source: Farebrother, Orbay, Vuong, Taiga, Chebotar, Xiao, Irpan, Levine, Castro,
 2024): training the value network by cross-entropy to a Gaussian-smoothed histogram of the TD target (HL-Gauss)
 instead of by regression, the return of value-based agents grows with network capacity where the regression
 loss stalls or degrades.
+Source status: VERIFIED (the abstract: regression-trained value functions have "proven challenging" to scale, and
+cross-entropy "significantly improves performance and scalability").
 Departures: the paper scales ResNets and Soft MoE experts on Atari against the mean-squared loss; here the runs
 of dqn_width are the regression arm (Young & Tian 2019's DQN with the Huber loss, dense widths 128, 256, 512 on
 MinAtar Space Invaders -v1, 100k env steps (quick; 5M at full), 3 seeds at quick; full adds 1024) and the

@@ -3,6 +3,8 @@
 Source: Lee et al. 2022, "Multi-Game Decision Transformers", arXiv:2205.15241 (abstract, VERIFIED: "the
 same trends observed in language and vision hold, including scaling of performance with model size";
 SECONDARY: a power law between performance and model size, and faster training for larger models).
+Source status: VERIFIED (the abstract sentence quoted above); the power-law fit is known from a secondary source
+only.
 Departures: 3 MinAtar games (Breakout, SpaceInvaders, Freeway; full action set, episodes cut at 1000 steps)
 with data generated here by PPO behaviour policies (expert, medium, random; harness/offline.py, its card in
 data/offline/<key>/card.md) instead of 41 Atari games of DQN replay; one token per 10x10 grid instead of image

@@ -10,6 +10,7 @@ training_flops), with its own lr schedule. At 8 log-spaced budgets that every si
 parameter count whose final_return, interpolated in log compute, is highest; N* = k * C ** e is fitted per
 seed and the verdict is on e (REPRODUCED when its 90% t-interval over seeds lies above 0, a one-sided test
 at alpha 0.05; CONTRADICTED when it lies below).
+Source status: VERIFIED (the abstract sentence quoted above).
 Departures: MinAtar Breakout-v1 and MLPs as ppo_size; raw final return instead of intrinsic performance;
 an IsoFLOP grid instead of Hilton's learning curves (the width x steps grid that was first written here gives
 each width a compute range shifted by its parameter ratio, disjoint between 16 and 256, so N* would rise

@@ -3,6 +3,7 @@
 Source: Hilton, Tang, Schulman 2023, "Scaling laws for single-agent reinforcement learning",
 arXiv:2301.13442 (abstract, VERIFIED: "intrinsic performance scales as a power law in model size and
 environment interactions"); the "enormous number of games" of AlphaGo Zero and AlphaStar in miniature.
+Source status: VERIFIED (the abstract sentence quoted above).
 Departures: one MinAtar game (Breakout-v1, 1000-step episode limit) instead of Procgen/Dota; an MLP on the
 flattened 10x10x4 grid (width 64, 2 layers, ~60k parameters) instead of Hilton's CNNs; 5 seeds; raw
 return instead of intrinsic performance. Each level is a separate run of `steps x base_steps` env steps

@@ -2,6 +2,7 @@
 
 Source: Hilton, Tang, Schulman 2023, arXiv:2301.13442 (abstract, VERIFIED: performance "scales as a power
 law in model size");
+Source status: VERIFIED (the abstract sentence quoted above).
 Departures: MinAtar Breakout-v1 (1000-step episode limit) instead of Procgen/Dota; an MLP on the flattened
 grid, 2 hidden layers of width 16..256 (13k..0.3M parameters, actor + critic) instead of CNNs; every
 hyperparameter (lr 2.5e-4 annealed, 8 envs x 128 steps, 4 epochs, 4 minibatches) fixed across sizes, as

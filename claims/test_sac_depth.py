@@ -4,6 +4,8 @@ Source: Ota, Jha, Kanezaki 2021, "Training Larger Networks for Deep Reinforcemen
 arXiv:2102.07920, Fig. 1 ("the use of deeper networks naively leads to poor performance", SAC, MLP,
 width 256); Sinha et al. 2020, "D2RL", arXiv:2010.09163, project-page figure (SAC on Ant-v2:
 "performance drops when increasing depth after 2 layers").
+Source status: VERIFIED (Ota et al.'s abstract: "naively increasing network capacity does not improve
+performance"); the D2RL sentence is from its project page.
 Departures: HalfCheetah-v5 instead of Ant-v2 and the Gym MuJoCo suite; depths {2, 4, 8} only (the claim
 is "worse beyond 2 layers"; 1 vs 2 can go either way); 8k env steps (quick) or 200k (full)
 instead of 1M; 5 seeds; batch 128 instead of 256 (CPU cost; the same at every depth). Actor and critic

@@ -4,6 +4,9 @@ Source: Nauman, Ostaszewski, Jankowski, Milos, Cygan 2024, "Bigger, Regularized,
 arXiv:2405.16158, Fig. 1 (right: SAC, vanilla dense critic, "naively increasing the critic capacity does
 not necessarily lead to performance improvements"); Lee et al. 2024, "SimBa", arXiv:2410.09754 (MLP SAC
 from 0.1M to 17M parameters on Humanoid drops; SECONDARY).
+Source status: VERIFIED (the BRO project page: "naively increasing the critic capacity does not necessarily lead to
+performance improvements", with the caption of Fig. 1 naming vanilla dense SAC); the SimBa Humanoid example is
+SECONDARY.
 Departures: one Gymnasium MuJoCo task (HalfCheetah-v5) and 5 seeds instead of 40 DMC/MetaWorld/MyoSuite
 tasks x 10 seeds and an IQM; critic widths 64..512 (11.5k..551k critic parameters, 2 hidden layers)
 instead of BRO's range up to ~5M; 10k env steps (quick) or 200k (full) instead of 1M; batch 128 instead

@@ -4,6 +4,8 @@ Source: Lee, Hwang, Kim, Kim, Tai, Subramanian, Wurman, Choo, Stone, Seno 2024, 
 for Scaling Up Parameters in Deep RL", arXiv:2410.09754 (ICLR 2025), Fig. 1 and the parameter-scaling
 figures ("By scaling up parameters with SimBa, the sample efficiency of various deep RL algorithms ... is
 consistently improved").
+Source status: VERIFIED (the abstract: "By scaling up parameters with SimBa, the sample efficiency of various deep
+RL algorithms ... is consistently improved").
 Departures: the same task, levels, seeds, batch and optimizer as sac_width (HalfCheetah-v5, critic widths
 64..512 with SimBa's 2 residual blocks of 4x inner expansion, 5 seeds, batch 128, Adam lr 3e-4 without
 weight decay, SB3's initial temperature 1.0 and target entropy -|A|) instead of SimBa's own AdamW (lr 1e-4,

@@ -2,6 +2,8 @@
 
 Source: Lee et al. 2024, "SimBa", arXiv:2410.09754, Fig. 1 (MLP vs SimBa SAC as parameters grow); Nauman
 et al. 2024, "BRO", arXiv:2405.16158, Fig. 1 (vanilla dense vs BroNet critics).
+Source status: VERIFIED (the SimBa abstract for the SimBa arm; the BRO project page's Fig. 1 and text for vanilla
+dense SAC not gaining from critic capacity).
 Departures: as sac_width and simba_width (HalfCheetah-v5, critic widths 64..512, 5 seeds, batch 128, one
 optimizer for both arms: Adam 3e-4 without weight decay; each arm keeps its own actor, SB3's 256x256 MLP or
 SimBa's 1 block of 128). Both arms run here with the same seeds, so the test pairs them: the difference

@@ -4,6 +4,8 @@ Source: Obando-Ceron, Sokar, Willi, Lyle, Farebrother, Foerster, Dziugaite, Prec
 Experts Unlock Parameter Scaling for Deep RL", arXiv:2402.08609 (ICML 2024), Fig. 1 and Sec. 4: DQN with a
 Soft MoE (Puigcerver et al. 2023, arXiv:2308.00951) of 1, 2, 4 and 8 experts in place of its penultimate
 layer, tokens per convolution position ("PerConv"), gains with the number of experts.
+Source status: VERIFIED (the abstract: Soft MoE value networks are "more parameter-scalable", with "substantial
+performance increases across ... model sizes").
 Departures: as dqn_width (MinAtar Space Invaders -v1, Young & Tian 2019's DQN, 100k env steps (quick; 5M at
 full), 3 seeds at quick, the same evaluation and scores); each expert is a 2-layer MLP 16 -> 128 -> 16 (128:
 the MinAtar network's hidden width, as dopamine's experts have the dense layer's width) on its slots, with

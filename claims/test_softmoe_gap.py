@@ -4,6 +4,8 @@ Source: Obando-Ceron, Sokar, Willi, Lyle, Farebrother, Foerster, Dziugaite, Prec
 Experts Unlock Parameter Scaling for Deep RL", arXiv:2402.08609 (ICML 2024), Fig. 1: at each scale factor (1,
 2, 4, 8) the Soft MoE with that many experts against the dense baseline of that many times the width (dopamine
 labs/moes ``scale_hidden_layer``); the Soft MoE's curve rises, the dense one's does not.
+Source status: VERIFIED (the abstract: dense parameter growth "often hurts", Soft MoEs give "more parameter-
+scalable models").
 Departures: the runs of dqn_width (dense, width 128 x scale) and softmoe_experts (Soft MoE, scale experts of
 width 128), shared (MinAtar Space Invaders -v1, 100k env steps (quick; 5M at full), 3 seeds at quick): scales
 1, 2, 4 at quick (full adds 8). Both arms run with the same seeds, so the test pairs them: the difference of

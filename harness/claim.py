@@ -84,6 +84,11 @@ class ClaimSpec:
     (the members' ``extra["curve_flops"]``, one per point of the curve). That is sound only for an agent whose
     shorter runs are exactly the beginnings of longer ones (no schedule tied to the budget, evaluations that
     draw from no training stream), and it costs one run per size instead of one per size and budget."""
+    per_block: str | None = None
+    """A parametrized argument (e.g. "task") whose values are judged one by one, for a claim that holds "on some
+    tasks": each value gets its own trend test and gates (within it, observations are paired as ``blocks``
+    says), and the claim is REPRODUCED when at least one value is, at Holm-adjusted p < alpha over all the
+    values (``trend.on_some_blocks``), CONTRADICTED when every value is, INCONCLUSIVE otherwise."""
     controls: tuple[Any, ...] | None = None
     """Axis levels that are run and shown (a negative control, say) but left out of the trend test."""
     reach: float | None = None
@@ -112,9 +117,9 @@ class ClaimSpec:
     and labels an INCONCLUSIVE metric UNDERPOWERED when the MDE exceeds it."""
 
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction", "law", "derive", "over", "controls", "reach", "learned", "ceiling",
-              "paper_effect")
-    OPTIONAL = ("law", "derive", "over", "controls", "reach", "ceiling", "paper_effect")
+              "contrast", "conjunction", "law", "derive", "over", "per_block", "controls", "reach", "learned",
+              "ceiling", "paper_effect")
+    OPTIONAL = ("law", "derive", "over", "per_block", "controls", "reach", "ceiling", "paper_effect")
     """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
     their hash, and their records stay valid."""
 
@@ -146,7 +151,7 @@ class ClaimSpec:
                    reference_score=_opt_float(kwargs.get("reference_score")),
                    scale=kwargs.get("scale", "log"), contrast=kwargs.get("contrast"),
                    conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
-                   derive=kwargs.get("derive"), over=kwargs.get("over"),
+                   derive=kwargs.get("derive"), over=kwargs.get("over"), per_block=kwargs.get("per_block"),
                    controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None,
                    reach=_opt_float(kwargs.get("reach")), learned=float(kwargs.get("learned", LEARNED)),
                    ceiling=_per_metric(kwargs.get("ceiling"), metrics, "ceiling", at),
@@ -204,6 +209,12 @@ class ClaimSpec:
         if not 0 <= self.learned < 1:
             raise ClaimSpecError(f"{at}learned= is a fraction of the way from baseline to anchor, in [0, 1); got "
                                  f"{self.learned}")
+        if self.per_block is not None:
+            if not isinstance(self.per_block, str) or self.per_block in (self.axis, "seed"):
+                raise ClaimSpecError(f"{at}per_block must name a parametrized argument other than the axis and "
+                                     f"seed (the tasks a claim 'on some tasks' is judged on), got {self.per_block!r}")
+            if self.derive or self.contrast:
+                raise ClaimSpecError(f"{at}per_block= is not supported with derive= or contrast=")
         if self.controls is not None and (self.derive or self.contrast):
             raise ClaimSpecError(f"{at}controls= (axis levels run and shown but left out of the trend) is not "
                                  "supported with derive= or contrast=")
@@ -214,7 +225,8 @@ class ClaimSpec:
         at = f"{where}: " if where else ""
         for name, what in [(self.axis, "axis"), *[(b, "blocks") for b in self.blocks if b != "seed"],
                            *([(self.contrast, "contrast")] if self.contrast else []),
-                           *([(self.over, "over")] if self.over and self.over != CURVE else [])]:
+                           *([(self.over, "over")] if self.over and self.over != CURVE else []),
+                           *([(self.per_block, "per_block")] if self.per_block else [])]:
             if name not in argnames:
                 raise ClaimSpecError(f"{at}{what}={name!r} is not a parametrized argument; add "
                                      f"@pytest.mark.parametrize({name!r}, [...]) or name one of: "
@@ -281,15 +293,22 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-DOC_LABELS = ("source", "departures", "pilot", "gates")  # the labelled paragraphs of a claim docstring
+DOC_LABELS = ("source", "source status", "departures", "pilot", "gates")  # a claim docstring's labelled paragraphs
+SOURCE_STATUSES = {
+    "VERIFIED": "the claim's statement was read in its primary source",
+    "SECONDARY": "the primary source was not read here; the statement is known from a work that cites it",
+    "UNVERIFIED": "the primary source was not located or not read; the claim is tested as stated by whoever made it",
+}
+"""How well the claim's source was checked: the first word of the docstring's "Source status:" paragraph."""
 _LABEL_OF = {label.removesuffix("s"): label for label in DOC_LABELS}  # label names, singular or plural
 _LABEL = re.compile(r"(?:^[ \t]*|(?<=[.;!?])[ \t]+)[*_]*(?P<name>[A-Za-z][A-Za-z \t]{0,30}?)[*_]*[ \t]*:[*_]*", re.M)
 """What may be a label: a few words and a colon, at the start of a line or after the end of a sentence."""
 
 
 def parse_docstring(doc: str | None, where: str = "") -> dict[str, str]:
-    """statement (the first paragraph), source, departures, pilot, gates: the labelled paragraphs of a claim
-    docstring ("Gates:" says where the learning gate, ceiling and paper effect come from), and its text.
+    """statement (the first paragraph), source, source status, departures, pilot, gates: the labelled paragraphs
+    of a claim docstring ("Gates:" says where the learning gate, ceiling and paper effect come from; "Source
+    status:" begins with one of ``SOURCE_STATUSES``), and its text.
 
     A label opens its paragraph at the start of a line, or after the end of a sentence on the same line
     ("... Fig. 1. Departures: ..."), in any case, singular or plural, indented or in **bold**; the paragraph
@@ -321,7 +340,17 @@ def parse_docstring(doc: str | None, where: str = "") -> dict[str, str]:
     out = {"statement": " ".join(text[:end].split()), "text": text, **{label: "" for label in DOC_LABELS}}
     for (_, body, label), (nxt, *_) in zip(heads, heads[1:] + [(len(text),)]):
         out[label] = " ".join((out[label] + " " + text[body:nxt]).split())
+    if out["source status"] and source_status(out) not in SOURCE_STATUSES:
+        raise ClaimSpecError(f"{at}the docstring's 'Source status:' paragraph must begin with one of "
+                             f"{', '.join(SOURCE_STATUSES)} (then, optionally, why), not "
+                             f"{_short(out['source status'])!r}")
     return out
+
+
+def source_status(doc: Mapping[str, str]) -> str:
+    """The status word of a parsed docstring's "Source status:" paragraph ("" when the docstring has none)."""
+    words = (doc.get("source status") or "").split(maxsplit=1)
+    return words[0].strip(".,;:—-").upper() if words else ""
 
 
 def _short(text: str, n: int = 60) -> str:

@@ -480,6 +480,7 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     committed = load_designs(args, budget, args.claim)
     from harness import design as designs
     from harness.execute import Unit, make_executor
+    from harness.records import cpu_kind
     if getattr(args, "found_root", None) is not None and "HARNESS_DATA" not in os.environ:
         os.environ["HARNESS_DATA"] = str(data_root(args))  # the runs' offline datasets, for the workers too
     if not committed:
@@ -519,7 +520,8 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     start = time.perf_counter()
     futures = [(key, w, rec, executor.submit(Unit(key=key, plan=plans[key], label=", ".join(w["labels"]))))
                for key, w, rec in chosen]
-    bad = 0
+    bad = foreign = 0
+    here = cpu_kind()
     try:
         for key, w, rec, fut in futures:
             try:
@@ -528,10 +530,14 @@ def cmd_verify(args, params: Params, budget: str) -> int:
             except Exception as e:  # noqa: BLE001 - reported as a failed verification
                 diffs = [f"the run failed: {type(e).__name__}: {e}"]
             bad += bool(diffs)
+            other = rec.provenance.get("cpu") != here and not diffs[0].startswith("the run failed") if diffs else False
+            foreign += other
             rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}",
                          f"{rec.provenance.get('wall_time', 0):.0f}s", f"{out.get('_wall_time', math.nan):.0f}s"
                          if not diffs or "failed" not in diffs[0] else "-",
-                         "MATCH" if not diffs else "MISMATCH: " + "; ".join(diffs[:3])))
+                         "MATCH" if not diffs else "MISMATCH" + (
+                             f" (made on another CPU kind: {rec.provenance.get('cpu') or 'not recorded'})"
+                             if other else "") + ": " + "; ".join(diffs[:3])))
     finally:
         executor.shutdown(cancel=True)
     for key, w in stale:
@@ -549,6 +555,11 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     print(f"{len(chosen) - sum(1 for r in rows[:len(chosen)] if r[4] != 'MATCH')} of {len(chosen)} re-run units "
           f"matched their records bit for bit ({time.perf_counter() - start:.0f} s)"
           + (f"; {bad} problems" if bad else ""))
+    if foreign:
+        print(f"{foreign} of the mismatches are of records made on another CPU kind than this one ({here}), or "
+              "before records named theirs: numpy and torch choose their kernels by CPU, so results can differ in "
+              "the last bits and a run can branch differently from there. Only a mismatch on the same CPU kind "
+              "shows that the code or its environment changed; re-run those claims here to compare like with like.")
     for key, w, found in missing:
         if found.status == "corrupt":
             print(corrupt_note(found, w["labels"][0].split(" ")[0], budget))

@@ -84,6 +84,25 @@ def git_state(paths: Sequence[str]) -> dict[str, Any]:
     return {"commit": commit, "dirty": dirty}
 
 
+def cpu_kind() -> str:
+    """The kind of CPU a record is made on: its model and the vector instruction set torch's kernels use.
+    numpy and torch pick their kernels by CPU, so floating-point results can differ in the last bits between
+    kinds, and a training run that branches on them (a search's argmax, say) can go another way from there:
+    bit-for-bit equality of a re-run holds on the CPU kind that made the record."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        import torch
+        simd = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError):
+        simd = "unknown"
+    return f"{model or platform.processor() or platform.machine()}; torch {simd}"
+
+
 def provenance(wall_time: float, paths: Sequence[str], host: str | None = None) -> dict[str, Any]:
     """When and where a record was made; "dirty": one of ``paths`` (the files of the run's code identity)
     differs from the commit, so the record was made by uncommitted code."""
@@ -95,7 +114,7 @@ def provenance(wall_time: float, paths: Sequence[str], host: str | None = None) 
         except ImportError:
             pass
     return {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": host or platform.node(), "wall_time": round(wall_time, 3), "versions": versions,
+            "host": host or platform.node(), "cpu": cpu_kind(), "wall_time": round(wall_time, 3), "versions": versions,
             "git": git_state(paths)}
 
 

@@ -20,7 +20,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness import scaling, trend
-from harness.claim import CURVE, ELO_METRICS, LAW_X, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate, slope_unit
+from harness.claim import (CURVE, ELO_METRICS, LAW_X, SOURCE_STATUSES, STEPS_TO_THRESHOLD, ClaimSpec, axis_coordinate,
+                           slope_unit, source_status)
 from harness.records import atomic_write_json
 
 VERDICT_CODE = {trend.REPRODUCED: 1, trend.INCONCLUSIVE: 0, trend.CONTRADICTED: -1}
@@ -537,7 +538,7 @@ def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str,
         s, st = r["summary"], r["stats"]
         lines.append(
             f"| [{s['claim']}](#{s['claim'].replace('_', '-')}) | {r['metric']} | {s['doc']['statement']} | "
-            f"{_short(s['doc']['source'])} | {s['spec']['axis']}: {_levels(s)} | {r['direction']} | {len(s['seeds'])} | "
+            f"{_source(s['doc'])} | {s['spec']['axis']}: {_levels(s)} | {r['direction']} | {len(s['seeds'])} | "
             f"{_learned(st)} | {_s_tau(st, s['spec'])} | {_p(r)} | "
             f"{_fmt(r['q']) if r.get('out_of_family') is None else '— (' + r['out_of_family'] + ')'} | "
             f"{_unit(st)} | {_effect(st)} | {_fmt(st.get('mde'))} | {_fmt(st.get('paper_effect'))} | "
@@ -591,6 +592,19 @@ def _verdict_label(r: Mapping[str, Any]) -> str:
     return label
 
 
+def _source(doc: Mapping[str, str]) -> str:
+    """The summary table's source cell: the status word, then the source's beginning."""
+    return f"**{source_status(doc) or 'unstated'}** · {_short(doc['source'])}"
+
+
+def _source_status(doc: Mapping[str, str]) -> str:
+    status = source_status(doc)
+    if not status:
+        return "not stated (the claim docstring has no 'Source status:' paragraph)"
+    rest = doc["source status"].split(maxsplit=1)[1:]
+    return f"**{status}** ({SOURCE_STATUSES[status]})" + (f": {rest[0]}" if rest else "")
+
+
 def _short(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -598,7 +612,8 @@ def _short(text: str, n: int = 90) -> str:
 def _claim_section(s: Mapping[str, Any]) -> list[str]:
     spec, doc = s["spec"], s["doc"]
     out = ["", f"## {s['claim'].replace('_', '-')}", "", f"**{doc['statement']}**", "",
-           f"- Source: {doc['source'] or '—'}", f"- Departures from the paper: {doc['departures'] or '—'}",
+           f"- Source: {doc['source'] or '—'}", f"- Source status: {_source_status(doc)}",
+           f"- Departures from the paper: {doc['departures'] or '—'}",
            f"- Pilot: {doc['pilot'] or '—'}",
            f"- Gates and paper effect: {doc.get('gates') or '—'}",
            f"- Spec: axis `{spec['axis']}` ({spec['scale']}), metrics "
@@ -609,6 +624,8 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            + (f", normalized: random {spec['random_score']} → 0, reference {spec['reference_score']} → 1"
               if spec.get("random_score") is not None else "")
            + (f", contrast `{spec['contrast']}`" if spec.get("contrast") else "")
+           + (f", judged per `{spec['per_block']}` (holds if it holds on some, Holm-adjusted)"
+              if spec.get("per_block") else "")
            + (f", power law against {spec['law']}" if spec.get("law") else "")
            + (f", derived: {spec['derive']} over `{spec['axis']}` x `{spec['over']}`" if spec.get("derive") else "")
            + (f", controls outside the trend: {', '.join(map(str, spec['controls']))}" if spec.get("controls") else "")
@@ -642,6 +659,7 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
     out.append(f"- Versions: {', '.join(f'{k} {v}' for k, v in prov.get('versions', {}).items())}")
     for m in s["metrics"]:
         out += ["", f"### `{m['metric']}` ({m['direction']}): {m['verdict']}", "", _reason(m), ""]
+        out += _per_block_table(m, spec)
         out += _level_table(s, m["metric"])
         fig = f"figures/{s['claim']}__{m['metric']}.png"
         out += ["", f"![{s['claim']} {m['metric']}]({fig}) (data: `figures/{s['claim']}__{m['metric']}.csv`)"]
@@ -669,6 +687,19 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
     out += ["", f"Learning curves: ![curves](figures/{s['claim']}__curves.png) "
             f"(data: `figures/curves/{s['claim']}.csv`)"]
     return out
+
+
+def _per_block_table(m: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
+    """A claim judged per block (ClaimSpec.per_block): each value's own verdict, p and Holm-adjusted p."""
+    parts = (m["stats"] or {}).get("per_block")
+    if not parts:
+        return []
+    lines = [f"| `{spec['per_block']}` | verdict | p | Holm p | unit | effect [CI] | MDE | why |",
+             "|---|---|---|---|---|---|---|---|"]
+    for b in parts:
+        lines.append(f"| {b['value']} | {b['verdict']} | {_fmt(b.get('p'))} | {_fmt(b.get('p_holm'))} | {_unit(b)} | "
+                     f"{_effect(b)} | {_fmt(b.get('mde'))} | {_reason(b)} |")
+    return lines + [""]
 
 
 def _beside_table(s: Mapping[str, Any]) -> list[str]:

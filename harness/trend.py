@@ -569,6 +569,54 @@ def benjamini_hochberg(p) -> np.ndarray:
     return q.reshape(arr.shape)
 
 
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p-values of the 1-D ``p`` (NaN entries pass through and are not counted).
+
+    p_adj_(i) = max over j <= i of (m - j + 1) p_(j) for the sorted p, capped at 1: rejecting where
+    p_adj < alpha controls the family-wise error rate at alpha under any dependence between the tests.
+    """
+    arr = np.asarray(p, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"holm() takes a 1-D array of p-values, got shape {arr.shape}")
+    ok = ~np.isnan(arr)
+    if np.any((arr[ok] < 0) | (arr[ok] > 1)):
+        raise ValueError("p-values must lie in [0, 1] (NaN allowed for missing rows)")
+    out = np.full(arr.shape, np.nan)
+    m = int(ok.sum())
+    if m:
+        ps = arr[ok]
+        order = np.argsort(ps, kind="stable")
+        adj = np.minimum(np.maximum.accumulate(ps[order] * (m - np.arange(m))), 1.0)
+        res = np.empty(m)
+        res[order] = adj
+        out[ok] = res
+    return out
+
+
+def on_some_blocks(verdicts: Sequence[str], p, alpha: float = 0.05) -> tuple[str, np.ndarray]:
+    """Verdict of "the trend holds on at least one block" (a task, say) from each block's own verdict (its
+    test at ``alpha``, gates included) and its claimed-direction p.
+
+    REPRODUCED when some block is REPRODUCED and its Holm-adjusted p (over all blocks) is below alpha: the
+    chance that a claim with no trend on any block is REPRODUCED is at most alpha. CONTRADICTED when every
+    block is CONTRADICTED (an intersection-union test: each at alpha, no correction needed). Otherwise
+    INCONCLUSIVE. Returns the verdict and the adjusted p-values (in the order of ``p``).
+    """
+    verdicts = list(verdicts)
+    alpha = _validate_alpha(alpha)
+    adj = holm(p)
+    if len(verdicts) != adj.size or not verdicts:
+        raise ValueError(f"on_some_blocks() needs one verdict per p-value (got {len(verdicts)} and {adj.size})")
+    unknown = [v for v in verdicts if v not in VERDICTS]
+    if unknown:
+        raise ValueError(f"unknown verdict(s) {unknown}; each must be one of {', '.join(VERDICTS)}")
+    if any(v == REPRODUCED and q < alpha for v, q in zip(verdicts, adj)):
+        return REPRODUCED, adj
+    if all(v == CONTRADICTED for v in verdicts):
+        return CONTRADICTED, adj
+    return INCONCLUSIVE, adj
+
+
 def combine(verdicts: Sequence[str]) -> str:
     """Verdict of a conjunction of claims: REPRODUCED only if all are; CONTRADICTED if any is;
     otherwise INCONCLUSIVE."""

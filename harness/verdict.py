@@ -141,7 +141,44 @@ def judge(spec: ClaimSpec, rows: list[dict[str, Any]], all_levels: Sequence[Any]
     levels = [v for v in all_levels if repr(v) not in controls]
     if spec.derive:
         return [_assess_derived(spec, m, d, rows, alpha, permutations) for m, d in spec.metrics.items()]
+    if spec.per_block:
+        return [_assess_per_block(spec, m, d, trend_rows, levels, alpha, permutations) for m, d in spec.metrics.items()]
     return [_assess_metric(spec, m, d, trend_rows, levels, alpha, permutations) for m, d in spec.metrics.items()]
+
+
+def _assess_per_block(spec: ClaimSpec, metric: str, direction: str, rows: list[dict[str, Any]],
+                      all_levels: Sequence[Any], alpha: float, permutations: int) -> MetricVerdict:
+    """A claim "on some blocks" (ClaimSpec.per_block): each value of the argument judged alone (its own test and
+    gates, ``_assess_metric``), the values combined by ``trend.on_some_blocks`` (Holm over the values). The stats
+    are those of the deciding value (the REPRODUCED one with the smallest adjusted p; for CONTRADICTED the one
+    with the largest p; else the smallest adjusted p), with ``p`` the Holm-adjusted p, ``p_opposite`` the
+    largest of the values' (the intersection-union test's) and every value's verdict under ``per_block``."""
+    name = spec.per_block
+    values = list(dict.fromkeys(repr(r["params"][name]) for r in rows))
+    parts = [_assess_metric(spec, metric, direction, [r for r in rows if repr(r["params"][name]) == v], all_levels,
+                            alpha, permutations) for v in values]
+    p = [1.0 if r.stats.get("p") is None else r.stats["p"] for r in parts]
+    p_opp = [1.0 if r.stats.get("p_opposite") is None else r.stats["p_opposite"] for r in parts]
+    verdict, adj = trend.on_some_blocks([r.verdict for r in parts], p, alpha)
+    held = [i for i, r in enumerate(parts) if r.verdict == trend.REPRODUCED and adj[i] < alpha]
+    label = [f"{name}={v}" for v in values]
+    if verdict == trend.REPRODUCED:
+        i = min(held, key=lambda j: adj[j])
+        reason = (f"REPRODUCED on {len(held)} of {len(parts)} values of {name} ({', '.join(label[j] for j in held)}) "
+                  f"at Holm-adjusted p < {alpha:g}; {label[i]}: {parts[i].reason}")
+    elif verdict == trend.CONTRADICTED:
+        i = int(np.argmax(p_opp))
+        reason = f"CONTRADICTED on every value of {name} (the largest p {p_opp[i]:.3g}, {label[i]}): {parts[i].reason}"
+    else:
+        i = int(np.argmin(adj))
+        reason = (f"no value of {name} shows the trend at Holm-adjusted p < {alpha:g} over its {len(parts)} values "
+                  f"(the smallest, {label[i]}: {adj[i]:.3g}; {label[i]}: {parts[i].reason})")
+    every_gated = all((r.stats.get("gates") or {}).get("failed") for r in parts)
+    stats = {**parts[i].stats, "p": float(adj[i]), "p_unadjusted": p[i], "p_opposite": max(p_opp),
+             "block": values[i], "gates": parts[i].stats["gates"] if every_gated else {"failed": None, "reason": ""},
+             "per_block": [{**r.stats, "value": v, "verdict": r.verdict, "reason": r.reason, "p_holm": float(a)}
+                           for v, r, a in zip(values, parts, adj)]}
+    return MetricVerdict(metric, direction, verdict, reason, stats)
 
 
 def _conjunction(results: list[MetricVerdict]) -> dict[str, Any]:

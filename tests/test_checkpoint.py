@@ -29,7 +29,7 @@ RESUMABLE = {
     "alphazero": (alphazero, alphazero.Config(width=8, iterations=6, games_per_iteration=16, simulations=8,
                                               updates_per_iteration=10, eval_every=3, eval_games=8,
                                               anchor_rollout_sims=(8,), anchor_solver=False, ladder_games=20),
-                  [0]),  # one seed: see the test of a unit of several seeds below
+                  [0]),  # one seed here; a unit of several seeds resumed in its first seed: the test below
     "dqn": (dqn, dqn.Config(env_id="MinAtar/Breakout-v1", steps=1500, learning_starts=100, eps_decay=300,
                             target_update=50, eval_every=300, eval_episodes=2, width=32, max_episode_steps=200),
             [0, 1]),
@@ -132,9 +132,6 @@ def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_
                                                      f"after step {ck.resumed_step}"
 
 
-@pytest.mark.xfail(strict=True, reason="known alphazero defect: a unit of several seeds resumed during its first "
-                   "seed trains the next seed from the first one's state; the fix (copy the saved members list) waits "
-                   "for the next recompute of the alphazero records; every budget runs one seed per unit")
 def test_an_alphazero_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(tmp_path):
     module, cfg, _ = RESUMABLE["alphazero"]
     torch.set_num_threads(1)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.claim import DOC_LABELS, ClaimSpecError, parse_docstring
+from harness.claim import DOC_LABELS, SOURCE_STATUSES, ClaimSpecError, parse_docstring, source_status
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"statement": "Wider is better.", "source": "A et al. 2024, arXiv:1.", "departures": "fewer steps.",
-            "pilot": "width 64 only: 300.", "gates": "the default."}
+            "pilot": "width 64 only: 300.", "gates": "the default.", "source status": ""}
 
 
 @pytest.mark.parametrize("doc", [
@@ -61,13 +61,31 @@ def test_text_that_would_be_dropped_is_an_error_naming_it_and_the_labels(doc, me
     with pytest.raises(ClaimSpecError) as e:
         parse_docstring(doc, "test_c.py::test_c")
     assert str(e.value).startswith("test_c.py::test_c: ") and message in str(e.value)
-    assert "Source:, Departures:, Pilot:, Gates:" in str(e.value)
+    assert "Source:, Source status:, Departures:, Pilot:, Gates:" in str(e.value)
 
 
 def test_every_committed_claim_docstring_has_all_its_sections():
     for path in sorted((ROOT / "claims").glob("test_*.py")):
         d = parse_docstring(ast.get_docstring(ast.parse(path.read_text()), clean=False), path.name)
         assert all(d[label] for label in ("statement", *DOC_LABELS)), (path.name, d)
+        assert source_status(d) in SOURCE_STATUSES, path.name
+
+
+@pytest.mark.parametrize("paragraph,status", [
+    ("VERIFIED (the abstract).", "VERIFIED"), ("Secondary: an annotation.", "SECONDARY"),
+    ("**UNVERIFIED** — the figure was not found.", ""), ("UNVERIFIED", "UNVERIFIED")])
+def test_the_source_status_is_the_first_word_of_its_paragraph(paragraph, status):
+    doc = f"Wider is better.\n\nSource: A et al. 2024.\nSource status: {paragraph}\nPilot: none."
+    if not status:
+        with pytest.raises(ClaimSpecError, match="must begin with one of VERIFIED, SECONDARY, UNVERIFIED"):
+            parse_docstring(doc)
+        return
+    d = parse_docstring(doc)
+    assert source_status(d) == status and d["source"] == "A et al. 2024." and d["pilot"] == "none."
+
+
+def test_a_docstring_without_a_source_status_has_none():
+    assert source_status(parse_docstring("Wider is better.\n\nSource: A.")) == ""
 
 
 def test_a_docstring_error_fails_collection_naming_the_claim(tmp_path, pytestconfig):

@@ -93,3 +93,9 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
         atomic_write_json(path, {"x": object()})
     assert json.loads(path.read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_a_records_provenance_names_the_cpu_kind_that_made_it():
+    from harness.records import cpu_kind, provenance
+    kind = cpu_kind()
+    assert "; torch " in kind and provenance(1.0, [])["cpu"] == kind

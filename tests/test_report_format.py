@@ -13,6 +13,7 @@ import pytest
 from test_verdict import make, noisy
 
 from harness import report
+from harness.claim import parse_docstring
 from harness.verdict import assess_claim
 
 
@@ -79,6 +80,18 @@ def test_units_everywhere_never_per_unit_x(tmp_path):
                       "blocks": "seed", "scale": "ordinal"}, flat)
     spec_line = next(line for line in report._claim_section(margin) if line.startswith("- Spec:"))
     assert "margin 0.05 per level step" in spec_line
+
+
+def test_each_claim_shows_its_source_status_in_its_row_and_its_section(tmp_path):
+    s = summary({"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed"},
+                noisy({1: 0.0, 2: 1.0, 4: 2.0}))
+    bare = {**s, "claim": "bare"}
+    s["doc"] = parse_docstring("C.\n\nSource: A et al. 2024.\nSource status: SECONDARY: a survey's figure.")
+    text = report.build(tmp_path, "quick", summaries=[s, bare], results_dir=tmp_path).read_text()
+    assert row_of(text, "c")[3] == "**SECONDARY** · A et al. 2024." and row_of(text, "bare")[3].startswith("**unstated**")
+    assert ("- Source status: **SECONDARY** (the primary source was not read here; the statement is known from a "
+            "work that cites it): a survey's figure.") in text
+    assert "- Source status: not stated" in text
 
 
 def test_a_contrast_shows_kendalls_s_of_the_differences_not_its_slope():

@@ -16,13 +16,14 @@ from harness.verdict import assess_claim
 
 
 def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=None, diverged=(), initial=-1.0):
-    """A design and its lookups. values: level -> per-seed metric values (or (contrast, level) -> ...);
+    """A design and its lookups. values: level -> per-seed metric values (or (contrast or per_block value,
+    level) -> ...);
     ``initial``: every run's step-0 (untrained) score."""
     spec = ClaimSpec.from_marker((), spec)
     units, lookups, levels = [], {}, []
     for key, ys in values.items():
         cval, level = key if isinstance(key, tuple) else (None, key)
-        params = {spec.axis: level, **({spec.contrast: cval} if spec.contrast else {})}
+        params = {spec.axis: level, **({spec.contrast or spec.per_block: cval} if cval is not None else {})}
         level_id = "-".join(str(v) for v in params.values())
         if level not in levels:
             levels.append(level)

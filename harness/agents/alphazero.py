@@ -68,11 +68,8 @@ so are its metrics. ``Config._inject_nan_at`` tests this.
 
 Resuming. ``train`` saves its state when the harness's checkpoint is due (harness/checkpoint.py): the members
 already finished and, for the running one, every object in ``RESUMABLE`` (network, optimizer, replay buffer,
-random generators, curves) after a whole iteration; a resumed run returns the same record bit for bit.
-Known defect (tests/test_checkpoint.py, an xfail): a unit of several seeds resumed during its first seed
-trains the next seed from the first one's state (``train`` extends the loaded members list, so its length
-no longer names the resumed member); every budget runs one seed per unit, where it cannot happen. The fix
-changes the code identity, so it goes with the next recompute of this agent's records.
+random generators, curves) after a whole iteration; a resumed run returns the same record bit for bit, a unit
+of several seeds included (tests/test_checkpoint.py).
 
 Compute. ``flops`` is the 6N rule (``harness.agents.common.training_flops``) with N the multiply-accumulates of
 one forward pass: forward+backward on every trained sample, forward on every position the self-play search
@@ -893,6 +890,9 @@ def train_member(cfg: Config, seed: int, device: torch.device, resume: dict | No
     def evaluate_now(k: int) -> tuple[float, float, dict[str, tuple[int, int, int]]]:
         return evaluate_agent(net, cfg, ratings, np.random.default_rng(derive_seed(seed, f"eval/{k}")), device)
 
+    def flops_now() -> float:
+        return training_flops(net.macs(), trained=cfg.batch_size * updates, acted=counter[0])
+
     if resume is None:
         net = make_net(cfg, seed, device)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -937,7 +937,7 @@ def train_member(cfg: Config, seed: int, device: torch.device, resume: dict | No
             curve_steps.append(games)
             curve_elo.append(last[0])
             curve_se.append(last[1])
-            curve_flops.append(training_flops(net.macs(), trained=cfg.batch_size * updates, acted=counter[0]))
+            curve_flops.append(flops_now())
         report_progress(it, cfg.iterations, curve_elo[-1])
         if save is not None and it < cfg.iterations:
             here = locals()
@@ -962,7 +962,7 @@ def train_member(cfg: Config, seed: int, device: torch.device, resume: dict | No
         curve_returns=curve_elo, initial={ELO: elo0, ELO_SE: se0, **scores(res0)},
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
         params={"net": net.params(), "total": net.params()},
-        flops=training_flops(macs, trained=cfg.batch_size * updates, acted=counter[0]),
+        flops=flops_now(),
         wall_time=time.perf_counter() - start,
         extra={"macs": macs, "games": games, "curve_elo_se": curve_se, "curve_flops": curve_flops, "anchor_ratings": ratings,
                "results": {k: list(v) for k, v in results.items()},
@@ -977,12 +977,13 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     dev = torch.device(device)
     ckpt = checkpoint.current()
     state = ckpt.load()
-    members: list[MemberResult] = [] if state is None else state["members"]
+    members: list[MemberResult] = [] if state is None else list(state["members"])
+    resumed = len(members)  # the member the checkpoint was saved in
 
-    for i in range(len(members), len(seeds)):
+    for i in range(resumed, len(seeds)):
         def save(it: int, member_state: dict, i: int = i) -> None:
             if ckpt.due():
                 ckpt.save({"step": i * cfg.iterations + it, "members": members, **member_state})
-        resume = state if state is not None and len(state["members"]) == i else None
+        resume = state if state is not None and i == resumed else None
         members.append(train_member(cfg, int(seeds[i]), dev, resume=resume, save=save)[0])
     return RunResult(members=members, config=asdict(cfg), device=str(dev))
