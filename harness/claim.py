@@ -75,9 +75,10 @@ class ClaimSpec:
     """A two-axis claim judged on a quantity derived from the whole grid, not on a trend along ``axis``.
     "compute_optimal": over a grid of model sizes (``axis``) x budgets (``over``), the compute-optimal
     size N*(C) (recorded parameter counts and training FLOPs) is found at log-spaced compute budgets and
-    ``N* ~ C ** e`` is fitted per seed; the metric's direction names the claimed sign of e, and the verdict
-    is REPRODUCED when the (1 - 2 alpha) t-interval of e over seeds lies on the claimed side of 0,
-    CONTRADICTED when it lies on the other side, INCONCLUSIVE otherwise."""
+    ``N* ~ C ** e`` is judged by the blocked Kendall test of log2 N* on log2 C within seeds; the metric's
+    direction names the claimed sign of e, and the verdict is REPRODUCED when the interval of Sen's slope (the
+    inverted test) lies on the claimed side of 0, CONTRADICTED when it lies on the other side, INCONCLUSIVE
+    otherwise (harness/verdict.py ``_assess_derived``)."""
     over: str | None = None
     """For ``derive``: the second parametrized argument of the grid (e.g. the env-step budget), or ``CURVE``
     ("curve"): every evaluation along a run's learning curve is a cell, at the FLOPs the run had spent by then
