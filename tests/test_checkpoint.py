@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from harness import checkpoint
-from harness.agents import alphazero, dqn, toy
+from harness.agents import alphazero, dqn, muzero, toy
 from test_execute import command, environ, project, records, set_sleep, wait_for  # noqa: F401 - project: a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +33,9 @@ RESUMABLE = {
     "dqn": (dqn, dqn.Config(env_id="MinAtar/Breakout-v1", steps=1500, learning_starts=100, eps_decay=300,
                             target_update=50, eval_every=300, eval_episodes=2, width=32, max_episode_steps=200),
             [0, 1]),
+    "muzero": (muzero, muzero.Config(steps=640, envs=16, simulations=8, batch_size=32, updates_per_step=2,
+                                     learning_starts=160, eval_every=320, eval_episodes=2, width=16, reanalyse=0.25),
+               [0, 1]),
     "toy": (toy, toy.Config(size=4, sleep=2.0), [0, 1, 2]),
 }
 

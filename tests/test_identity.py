@@ -14,7 +14,7 @@ import pytest
 from harness.identity import STATISTICS, code_text, training_files
 
 ROOT = Path(__file__).resolve().parents[1]
-AGENTS = ["sac", "ppo", "ada", "dreamer", "dt", "dqn", "alphazero", "toy"]
+AGENTS = ["sac", "ppo", "ada", "dreamer", "dt", "dqn", "alphazero", "muzero", "toy"]
 
 KEYS = r"""
 import json, sys
