@@ -545,52 +545,44 @@ def min_achievable_p(x, blocks=None, *, n_permutations: int = 9999, max_exact: i
     return smallest if max(orderings) <= max_exact else max(smallest, 1.0 / (B + 1))
 
 
+def _adjusted(p, adjust) -> np.ndarray:
+    """``adjust`` (the sorted non-NaN p -> their adjusted values, in that order) applied to ``p`` of any shape;
+    NaN entries pass through as NaN and are not counted."""
+    arr = np.asarray(p, dtype=float)
+    flat = arr.ravel()
+    ok = ~np.isnan(flat)
+    if np.any((flat[ok] < 0) | (flat[ok] > 1)):
+        raise ValueError("p-values must lie in [0, 1] (NaN allowed for missing rows)")
+    out = np.full(flat.shape, np.nan)
+    if ok.any():
+        ps = flat[ok]
+        order = np.argsort(ps, kind="stable")
+        res = np.empty(ps.size)
+        res[order] = adjust(ps[order])
+        out[ok] = res
+    return out.reshape(arr.shape)
+
+
 def benjamini_hochberg(p) -> np.ndarray:
     """Benjamini-Hochberg q-values of the p-values ``p`` (any shape; NaN entries pass through as NaN).
 
     q_(i) = min over j >= i of m p_(j) / j for the sorted p, capped at 1, with m the number of non-NaN
     p: monotone in p, never below p. A row "survives" at false-discovery rate alpha when q < alpha.
     """
-    arr = np.asarray(p, dtype=float)
-    flat = arr.ravel()
-    ok = ~np.isnan(flat)
-    if np.any((flat[ok] < 0) | (flat[ok] > 1)):
-        raise ValueError("p-values must lie in [0, 1] (NaN allowed for missing rows)")
-    q = np.full(flat.shape, np.nan)
-    m = int(ok.sum())
-    if m:
-        ps = flat[ok]
-        order = np.argsort(ps, kind="stable")
-        scaled = ps[order] * (m / np.arange(1, m + 1))  # factors >= 1, so q >= p even after rounding
-        qs = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-        out = np.empty(m)
-        out[order] = qs
-        q[ok] = out
-    return q.reshape(arr.shape)
+    def step_up(ps: np.ndarray) -> np.ndarray:
+        m = ps.size
+        scaled = ps * (m / np.arange(1, m + 1))  # factors >= 1, so q >= p even after rounding
+        return np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return _adjusted(p, step_up)
 
 
 def holm(p) -> np.ndarray:
-    """Holm's step-down adjusted p-values of the 1-D ``p`` (NaN entries pass through and are not counted).
+    """Holm's step-down adjusted p-values of ``p`` (any shape; NaN entries pass through and are not counted).
 
     p_adj_(i) = max over j <= i of (m - j + 1) p_(j) for the sorted p, capped at 1: rejecting where
     p_adj < alpha controls the family-wise error rate at alpha under any dependence between the tests.
     """
-    arr = np.asarray(p, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(f"holm() takes a 1-D array of p-values, got shape {arr.shape}")
-    ok = ~np.isnan(arr)
-    if np.any((arr[ok] < 0) | (arr[ok] > 1)):
-        raise ValueError("p-values must lie in [0, 1] (NaN allowed for missing rows)")
-    out = np.full(arr.shape, np.nan)
-    m = int(ok.sum())
-    if m:
-        ps = arr[ok]
-        order = np.argsort(ps, kind="stable")
-        adj = np.minimum(np.maximum.accumulate(ps[order] * (m - np.arange(m))), 1.0)
-        res = np.empty(m)
-        res[order] = adj
-        out[ok] = res
-    return out
+    return _adjusted(p, lambda ps: np.minimum(np.maximum.accumulate(ps * (ps.size - np.arange(ps.size))), 1.0))
 
 
 def on_some_blocks(verdicts: Sequence[str], p, alpha: float = 0.05) -> tuple[str, np.ndarray]:
