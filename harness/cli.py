@@ -530,7 +530,7 @@ def cmd_verify(args, params: Params, budget: str) -> int:
             except Exception as e:  # noqa: BLE001 - reported as a failed verification
                 diffs = [f"the run failed: {type(e).__name__}: {e}"]
             bad += bool(diffs)
-            other = rec.provenance.get("cpu") != here and not diffs[0].startswith("the run failed") if diffs else False
+            other = bool(diffs) and not diffs[0].startswith("the run failed") and rec.provenance.get("cpu") != here
             foreign += other
             rows.append((", ".join(sorted(w["labels"])), f"s{w['seeds'][0]}-{w['seeds'][-1]}",
                          f"{rec.provenance.get('wall_time', 0):.0f}s", f"{out.get('_wall_time', math.nan):.0f}s"

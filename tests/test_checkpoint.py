@@ -135,12 +135,13 @@ def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_
                                                      f"after step {ck.resumed_step}"
 
 
-def test_an_alphazero_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(tmp_path):
-    module, cfg, _ = RESUMABLE["alphazero"]
+@pytest.mark.parametrize("agent", ["alphazero", "muzero"])  # the agents that train their seeds one after another
+def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(agent, tmp_path):
+    module, cfg, _ = RESUMABLE[agent]
     torch.set_num_threads(1)
     reference = module.train(cfg, [0, 1])
-    path = tmp_path / "alphazero.ckpt"
-    with checkpoint.saving(path, 0.0):  # a checkpoint after every batch; the last one is in seed 0's run
+    path = tmp_path / f"{agent}.ckpt"
+    with checkpoint.saving(path, 0.0):  # a checkpoint after every iteration; the last one is in seed 0's run
         module.train(cfg, [0])
     with checkpoint.saving(path, 3600.0) as ck:
         resumed = module.train(cfg, [0, 1])

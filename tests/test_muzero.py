@@ -1,6 +1,6 @@
 """harness.agents.muzero: the value support, the batched search over a learned model, replay and n-step targets,
-Reanalyse, and training (determinism, divergence, resuming, a learning canary). Fast tests (well under a
-minute in all on one core) plus one `slow` validation test on CartPole-v1."""
+Reanalyse, and training (determinism, divergence, a learning canary; resuming is in tests/test_checkpoint.py).
+Fast tests (well under a minute in all on one core) plus one `slow` validation test on CartPole-v1."""
 import dataclasses
 import math
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from harness import checkpoint
 from harness.agents import muzero as mz
 from harness.result import RunResult
 
@@ -104,12 +103,17 @@ def test_the_search_looks_ahead_past_a_smaller_immediate_reward():
     assert visits[0, 1] > visits[0, 0], visits
 
 
-def test_a_batched_search_equals_one_search_per_root_and_its_noise_follows_its_generator():
-    net = mz.make_net(TINY, 4, 2, 3, torch.device("cpu"))
+def _random_heads(net: mz.MuZeroNet, seed: int) -> mz.Model:
+    """The search's view of ``net`` with its zero-initialized output heads drawn at random (so it has opinions)."""
     with torch.no_grad():
         for head in (net.policy_head, net.value_head, net.reward_head):
-            head.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(7))
-    model = mz.Model(net, TINY.support_size, torch.device("cpu"))
+            head.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
+    return mz.Model(net, TINY.support_size, torch.device("cpu"))
+
+
+def test_a_batched_search_equals_one_search_per_root_and_its_noise_follows_its_generator():
+    net = mz.make_net(TINY, 4, 2, 3, torch.device("cpu"))
+    model = _random_heads(net, 7)
     obs = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
     latent, prior, _ = model.initial(obs)
     batched, value = mz.search(latent, prior, model.recurrent, 16, 1.25, 0.99)
@@ -191,10 +195,7 @@ def test_only_slots_with_their_future_written_are_sampled():
 
 def test_reanalyse_recomputes_the_unrolled_policies_and_the_bootstrap_values_only():
     net = mz.make_net(TINY, 4, 2, 1, torch.device("cpu"))
-    with torch.no_grad():
-        for head in (net.policy_head, net.value_head, net.reward_head):
-            head.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(2))
-    model = mz.Model(net, TINY.support_size, torch.device("cpu"))
+    model = _random_heads(net, 2)
     cfg = dataclasses.replace(TINY, unroll=K, td_steps=N)
     a, b = _window(), _window(final_at=5)  # two samples: one running on, one ending in the window
     win = {k: np.concatenate([a[k], b[k]]).astype(np.float32 if k in ("policy", "value") else a[k].dtype) for k in a}
@@ -253,16 +254,6 @@ def test_a_nan_loss_stops_training_and_records_the_divergence():
     assert res.curve_steps == [0, 160, 320] and math.isfinite(res.curve_returns[0])
     assert math.isnan(res.curve_returns[2]) and all(math.isnan(res.metrics[k]) for k in ("final_return", "auc_return"))
     assert math.isnan(res.extra["mean_loss"]) and not math.isnan(res.metrics["initial_return"])
-
-
-def test_a_unit_of_two_seeds_resumed_in_its_first_seed_trains_the_second_from_scratch(reference, tmp_path):
-    path = tmp_path / "muzero.ckpt"
-    with checkpoint.saving(path, 0.0):  # a checkpoint after every step; the last one is in seed 0's run
-        mz.train(TINY, [0])
-    with checkpoint.saving(path, 3600.0) as ck:
-        resumed = mz.train(TINY, [0, 1])
-    assert ck.resumed_step == TINY.iterations - 1
-    assert _strip(resumed) == _strip(reference)
 
 
 CANARY = mz.Config(steps=6144, width=mz.WIDTHS[0], batch_size=128, learning_starts=512, eval_every=1536,

@@ -86,10 +86,11 @@ reported with ``diverged=True`` and ``diverged_step`` (its env steps), later eva
 its metrics. ``Config._inject_nan_at`` tests this.
 
 Resuming. ``train`` saves its state when the harness's checkpoint is due (harness/checkpoint.py): the members
-already finished, the index of the running one, and its objects named in ``RESUMABLE`` (network, optimizer,
-environments, replay, random generators, counters, curves) after a whole step of all environments; a resumed
-unit returns the same record bit for bit. A unit of several seeds resumed during one seed trains the later
-seeds from scratch (the loaded members list is copied, and only the saved member index resumes).
+already finished (their count names the running one) and the running member's objects named in ``RESUMABLE``
+(network, optimizer, environments, replay, random generators, counters, curves) after a whole step of all
+environments; a resumed unit returns the same record bit for bit. A unit of several seeds resumed during one
+seed trains the later seeds from scratch (the loaded members list is copied, and only the member it was saved
+in resumes).
 
 Compute. ``flops`` is the 6N rule (``harness.agents.common.training_flops``) with N the multiply-accumulates
 of one forward pass: forward+backward of the whole unroll (h, then K x g and K + 1 x f) on every trained
@@ -779,17 +780,18 @@ def train_member(cfg: Config, seed: int, device: torch.device, resume: dict | No
 
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
-    """Train one MuZero agent per seed (one after another). Resumable: a checkpoint holds the finished members,
-    the running member's index and its state (harness/checkpoint.py)."""
+    """Train one MuZero agent per seed (one after another). Resumable: a checkpoint holds the finished members
+    and the running member's state (harness/checkpoint.py)."""
     dev = torch.device(device)
     ckpt = checkpoint.current()
     state = ckpt.load()
     members: list[MemberResult] = [] if state is None else list(state["members"])  # a copy: see "Resuming"
-    resumed = None if state is None else state["member"]
+    resumed = len(members)  # the member the checkpoint was saved in
 
-    for i in range(len(members), len(seeds)):
+    for i in range(resumed, len(seeds)):
         def save(it: int, member_state: dict, i: int = i) -> None:
             if ckpt.due():
-                ckpt.save({"step": i * cfg.iterations + it, "member": i, "members": list(members), **member_state})
-        members.append(train_member(cfg, int(seeds[i]), dev, resume=state if i == resumed else None, save=save)[0])
+                ckpt.save({"step": i * cfg.iterations + it, "members": members, **member_state})
+        resume = state if state is not None and i == resumed else None
+        members.append(train_member(cfg, int(seeds[i]), dev, resume=resume, save=save)[0])
     return RunResult(members=members, config=asdict(cfg), device=str(dev))
