@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -106,10 +106,11 @@ class ClaimSpec:
     metric is INCONCLUSIVE ("did not learn"). For ``steps_to_threshold`` a level learned when at least half
     its runs reached ``reach``."""
     ceiling: Any = None
-    """The best score the task allows (its maximum, the expert's, or the best reference policy's), in the
-    metric's raw units; one number, or a dict metric -> number. The headroom gate: an ``increasing`` (or
-    ``non_increasing``) metric whose smallest level is already within ``HEADROOM`` of the way from its
-    baseline to the ceiling is INCONCLUSIVE ("no headroom"); a ``decreasing`` (or ``non_decreasing``) one
+    """The best score the task allows (its maximum, the expert's, or the best reference policy's), in the metric's raw
+    units; one number, or a dict metric -> number; with ``per_block``, also a dict of those by the block's value
+    (``{"CartPole-v1": 500, "Acrobot-v1": -60}``), for tasks whose scores differ. The headroom gate: an
+    ``increasing`` (or ``non_increasing``) metric whose smallest level is already within ``HEADROOM`` of the way
+    from its baseline to the ceiling is INCONCLUSIVE ("no headroom"); a ``decreasing`` (or ``non_decreasing``) one
     whose smallest level has not risen ``HEADROOM`` of the way above its baseline likewise (nothing to lose)."""
     paper_effect: Any = None
     """The effect the paper reports, in the claim's units (the slope per doubling, or per level step on an
@@ -155,7 +156,7 @@ class ClaimSpec:
                    derive=kwargs.get("derive"), over=kwargs.get("over"), per_block=kwargs.get("per_block"),
                    controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None,
                    reach=_opt_float(kwargs.get("reach")), learned=float(kwargs.get("learned", LEARNED)),
-                   ceiling=_per_metric(kwargs.get("ceiling"), metrics, "ceiling", at),
+                   ceiling=_ceiling(kwargs.get("ceiling"), kwargs.get("per_block"), metrics, at),
                    paper_effect=_per_metric(kwargs.get("paper_effect"), metrics, "paper_effect", at,
                                             allow_unknown=True))
         spec._check(at)
@@ -221,7 +222,8 @@ class ClaimSpec:
                                  "supported with derive= or contrast=")
 
     def check_parametrized(self, argnames: Sequence[str], levels: Sequence[Any], where: str = "",
-                           contrast_values: Sequence[Any] | None = None) -> None:
+                           contrast_values: Sequence[Any] | None = None,
+                           per_block_values: Sequence[Any] | None = None) -> None:
         """Validate the spec against the claim function's parametrization."""
         at = f"{where}: " if where else ""
         for name, what in [(self.axis, "axis"), *[(b, "blocks") for b in self.blocks if b != "seed"],
@@ -244,6 +246,22 @@ class ClaimSpec:
                                  "scale='ordinal' for levels that are not magnitudes")
         if self.contrast and (contrast_values is None or len(contrast_values) != 2):
             raise ClaimSpecError(f"{at}contrast={self.contrast!r} must have exactly 2 values, got {contrast_values}")
+        if self.ceiling_per_block and per_block_values is not None:
+            missing = sorted({str(v) for v in per_block_values} - set(self.ceiling))
+            extra = sorted(set(self.ceiling) - {str(v) for v in per_block_values})
+            if missing or extra:
+                raise ClaimSpecError(f"{at}ceiling= by {self.per_block} must name each of its values "
+                                     f"{[str(v) for v in per_block_values]} once" + (f"; missing {missing}" if missing
+                                     else "") + (f"; not values of {self.per_block}: {extra}" if extra else ""))
+
+    @property
+    def ceiling_per_block(self) -> bool:
+        """True when ``ceiling`` is given per value of ``per_block`` (not one number or a dict by metric)."""
+        return bool(self.per_block) and isinstance(self.ceiling, Mapping) and not set(self.ceiling) <= set(self.metrics)
+
+    def for_block(self, value: Any) -> "ClaimSpec":
+        """The spec one value of ``per_block`` is judged by: its own ceiling where the ceiling is per block."""
+        return replace(self, ceiling=self.ceiling[str(value)]) if self.ceiling_per_block else self
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
@@ -283,6 +301,14 @@ def _per_metric(value: Any, metrics: Mapping[str, str], name: str, at: str, allo
                                  f"({', '.join(metrics)})")
         return {m: one(v, f"{name}[{m!r}]") for m, v in value.items()}
     return one(value, name)
+
+
+def _ceiling(value: Any, per_block: Any, metrics: Mapping[str, str], at: str) -> Any:
+    """``ceiling=``: as ``_per_metric``, or, for a claim judged per block, a dict block value -> one of those
+    (keys are the values as strings, as they are written in records)."""
+    if per_block and isinstance(value, Mapping) and not set(value) <= set(metrics):
+        return {str(b): _per_metric(v, metrics, f"ceiling[{b!r}]", at) for b, v in value.items()}
+    return _per_metric(value, metrics, "ceiling", at)
 
 
 def metric_value(value: Any, metric: str) -> Any:

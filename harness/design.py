@@ -227,7 +227,8 @@ def build(fn: Callable[..., Any], params: Params, budget: Budget, device: str) -
         if needed not in argnames:
             raise ClaimSpecError(f"{where} must take `{needed}` (train on `seeds`, then call `record(result)`)")
     spec.check_parametrized(list(levels), levels.get(spec.axis, []), where,
-                            levels.get(spec.contrast) if spec.contrast else None)
+                            levels.get(spec.contrast) if spec.contrast else None,
+                            levels.get(spec.per_block) if spec.per_block else None)
     settings = params.settings(claim, budget.name)  # a clear error now if claims.<id>.<budget> is missing
     budget = params.claim_budget(claim, budget)
     kept = kept_levels(levels[spec.axis], budget, f"{where}: claims.{claim}.{budget.name}.levels")

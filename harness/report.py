@@ -152,10 +152,10 @@ def _words(name: str) -> str:
 
 
 def _second(spec: Mapping[str, Any]) -> str | None:
-    """The claim's second parametrized argument: a contrast's arms or a derived grid's budgets (None for a
-    derived claim whose budgets are the points of its learning curves)."""
+    """The claim's second parametrized argument: a contrast's arms, the blocks of a claim judged per block or a
+    derived grid's budgets (None for a derived claim whose budgets are the points of its learning curves)."""
     over = spec.get("over")
-    return spec.get("contrast") or (over if over != CURVE else None)
+    return spec.get("contrast") or spec.get("per_block") or (over if over != CURVE else None)
 
 
 def _group_title(spec: Mapping[str, Any]) -> str | None:
@@ -341,7 +341,7 @@ def _level_label(spec: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     if spec.get("contrast"):
         label = f"{params[spec['contrast']]}, {label}"
     if _second(spec) and not spec.get("contrast"):
-        label += ", " + _group_label(spec, params[spec["over"]])
+        label += ", " + _group_label(spec, params[_second(spec)])
     if params[spec["axis"]] in (spec.get("controls") or ()):
         label += " (control)"
     return label
@@ -550,7 +550,7 @@ def _markdown(budget: str, summaries: list[dict[str, Any]], rows: list[dict[str,
 
 
 def _fmt_per_metric(v: Any) -> str:
-    return ", ".join(f"`{k}` {_fmt(x)}" for k, x in v.items()) if isinstance(v, dict) else _fmt(v)
+    return ", ".join(f"`{k}` {_fmt_per_metric(x)}" for k, x in v.items()) if isinstance(v, dict) else _fmt(v)
 
 
 def _learned(st: Mapping[str, Any]) -> str:

@@ -155,8 +155,10 @@ def _assess_per_block(spec: ClaimSpec, metric: str, direction: str, rows: list[d
     largest of the values' (the intersection-union test's) and every value's verdict under ``per_block``."""
     name = spec.per_block
     values = list(dict.fromkeys(repr(r["params"][name]) for r in rows))
-    parts = [_assess_metric(spec, metric, direction, [r for r in rows if repr(r["params"][name]) == v], all_levels,
-                            alpha, permutations) for v in values]
+    raw = {repr(r["params"][name]): r["params"][name] for r in rows}
+    parts = [_assess_metric(spec.for_block(raw[v]), metric, direction,
+                            [r for r in rows if repr(r["params"][name]) == v], all_levels, alpha, permutations)
+             for v in values]
     p = [1.0 if r.stats.get("p") is None else r.stats["p"] for r in parts]
     p_opp = [1.0 if r.stats.get("p_opposite") is None else r.stats["p_opposite"] for r in parts]
     verdict, adj = trend.on_some_blocks([r.verdict for r in parts], p, alpha)

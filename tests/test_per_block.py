@@ -109,3 +109,29 @@ def test_per_block_is_checked_at_collection():
     with pytest.raises(ClaimSpecError, match="per_block='task' is not a parametrized argument"):
         ClaimSpec.from_marker((), SPEC).check_parametrized(["w"], [1, 2, 4])
     assert "per_block" not in ClaimSpec.from_marker((), {**SPEC, "per_block": None}).to_dict()  # older specs keep their hash
+
+
+def test_each_task_is_gated_by_its_own_ceiling():
+    values = _values({"a": 0.0, "b": -1.0, "c": 0.0})  # task b falls from 0 (its untrained score is -1)
+    room = {**SPEC, "ceiling": {"a": 100.0, "b": 1.0, "c": 100.0}}  # b rose half the way to its ceiling
+    m = assess_claim(*make(room, values), alpha=0.05)["metrics"][0]
+    assert m["verdict"] == R and m["stats"]["block"] == "'b'"
+    low = {**SPEC, "ceiling": {"a": 1.0, "b": 100.0, "c": 1.0}}  # b rose 1% of the way: nothing to lose
+    m = assess_claim(*make(low, values), alpha=0.05)["metrics"][0]
+    per = {b["value"]: b for b in m["stats"]["per_block"]}
+    assert m["verdict"] == I and per["'b'"]["gates"]["failed"] and per["'b'"]["verdict"] == I
+    assert "`b` 100" in " ".join(report._claim_section(assess_claim(*make(low, values), alpha=0.05)))
+
+
+def test_a_ceiling_by_task_must_name_every_task_at_collection():
+    spec = ClaimSpec.from_marker((), {**SPEC, "ceiling": {"a": 1.0, "x": 2.0}})
+    assert spec.ceiling_per_block and spec.for_block("a").ceiling == 1.0
+    with pytest.raises(ClaimSpecError, match=r"ceiling= by task must name each of its values \['a', 'b'\] once; "
+                                             r"missing \['b'\]; not values of task: \['x'\]"):
+        spec.check_parametrized(["w", "task"], [1, 2, 4], per_block_values=["a", "b"])
+    with pytest.raises(ClaimSpecError, match=r"ceiling\['a'\] must be a number"):
+        ClaimSpec.from_marker((), {**SPEC, "ceiling": {"a": "high"}})
+    with pytest.raises(ClaimSpecError, match="ceiling names .* which are not metrics"):  # without per_block
+        ClaimSpec.from_marker((), {k: v for k, v in {**SPEC, "ceiling": {"a": 1.0}}.items() if k != "per_block"})
+    by_metric = ClaimSpec.from_marker((), {**SPEC, "ceiling": {"final_return": 5.0}})  # still by metric
+    assert not by_metric.ceiling_per_block and by_metric.for_block("a") is by_metric

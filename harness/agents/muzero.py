@@ -1,14 +1,14 @@
 """MuZero with Reanalyse on gymnasium control tasks and MinAtar: a learned model, batched MCTS over it, and
 n-step value targets, some of them recomputed by fresh searches.
 
-For the claim "MuZero Reanalyse gets worse on some tasks as network size grows". The algorithm is MuZero
-(Schrittwieser et al. 2020, "Mastering Atari, Go, chess and shogi by planning with a learned model", Nature
-588:604, arXiv:1911.08265) with Reanalyse (Schrittwieser et al. 2021, "Online and offline reinforcement
-learning by planning with a learned model", NeurIPS, arXiv:2104.06294): three networks, representation
-h(observation) -> latent state, dynamics g(latent, action) -> (next latent, reward) and prediction f(latent)
--> (policy, value), trained end to end by unrolling g for K steps from h of a stored observation along the
-stored actions, against the stored rewards, the n-step returns bootstrapped with search values, and the
-search's visit distributions; acting by PUCT Monte-Carlo tree search over the learned model.
+For the claim "MuZero Reanalyse gets worse on some tasks as network size grows" (claims/test_muzero_size.py).
+The algorithm is MuZero (Schrittwieser et al. 2020, "Mastering Atari, Go, chess and shogi by planning with a
+learned model", Nature 588:604, arXiv:1911.08265) with Reanalyse (Schrittwieser et al. 2021, "Online and
+offline reinforcement learning by planning with a learned model", NeurIPS, arXiv:2104.06294): three networks,
+representation h(observation) -> latent state, dynamics g(latent, action) -> (next latent, reward) and
+prediction f(latent) -> (policy, value), trained end to end by unrolling g for K steps from h of a stored
+observation along the stored actions, against the stored rewards, the n-step returns bootstrapped with search
+values, and the search's visit distributions; acting by PUCT Monte-Carlo tree search over the learned model.
 
 What is here, from the bottom up:
   support       values and rewards are categorical over the integers -S..S (``support_size`` S, 2S + 1 bins)
@@ -103,6 +103,7 @@ Measured (2026-12-02, this machine's 2 cores with nothing else running, one torc
                 updates; 530/s over the first 5,120 steps, when episodes and evaluations are short) and 283/s on
                 MinAtar/Breakout-v1; the updates take most of it. Reanalyse over 5,120 CartPole steps: 532 env
                 steps/s at 0, 189 at 0.25 and 79 at 1.0 (1,560 roots searched per update of 256 samples).
+                By width, reanalyse 0.25, 5,120 CartPole steps, two runs side by side: width 16 55 s, 256 205 s.
   search        benchmarks/muzero_search.py, 16 simulations, width 16: batched over 64 roots 140k simulations/s,
                 one root at a time 3.1k/s (45x); 256 roots 355k/s (112x); width 256 over 64 roots 26x.
   canary        tests/test_muzero.py: CartPole-v1 from a greedy return of 18.0 to final_return 134.3 (last
