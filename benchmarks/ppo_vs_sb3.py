@@ -2,6 +2,8 @@
 
     python benchmarks/ppo_vs_sb3.py              # issue 6's comparison: Breakout, 500k steps, 5 seeds each
     python benchmarks/ppo_vs_sb3.py --quick      # a one-minute smoke run of every part
+    python benchmarks/ppo_vs_sb3.py --env MinAtar/SpaceInvaders-v1 --steps 1000000 --skip-vectorization
+                                                 # ppo_size's reference score (part (a) on its game and budget)
 
 (a) Quality and speed: MinAtar Breakout-v1 (the claims' game, 1000-step episodes), width 64 x 2 tanh
     layers, the claims' settings (8 envs x 128 steps, 4 epochs, 4 minibatches, lr 2.5e-4 annealed linearly
@@ -70,8 +72,8 @@ def sb3_final_return(cfg: ppo.Config, seed: int) -> float:
     return float(np.mean(scores[-2:]))
 
 
-def quality(steps: int, seeds: list[int]) -> None:
-    cfg = ppo.Config(env_id=ENV, steps=steps, width=64, depth=2, eval_every=steps * 3 // 4, eval_episodes=10,
+def quality(env_id: str, steps: int, seeds: list[int]) -> None:
+    cfg = ppo.Config(env_id=env_id, steps=steps, width=64, depth=2, eval_every=steps * 3 // 4, eval_episodes=10,
                      max_episode_steps=1000)
     t0 = time.perf_counter()
     ours = [m.metrics["final_return"] for m in ppo.train(cfg, seeds).members]
@@ -80,7 +82,7 @@ def quality(steps: int, seeds: list[int]) -> None:
     sb3 = [sb3_final_return(cfg, s) for s in seeds]
     t_sb3 = time.perf_counter() - t0
     env_steps = cfg.updates * cfg.num_envs * cfg.rollout * len(seeds)
-    print(f"(a) {ENV}, width 64, {steps} env steps, seeds {seeds}")
+    print(f"(a) {env_id}, width 64, {steps} env steps, seeds {seeds}")
     print(f"    ours final returns {np.round(ours, 2).tolist()}, median {np.median(ours):.2f}")
     print(f"    SB3  final returns {np.round(sb3, 2).tolist()}, median {np.median(sb3):.2f}")
     ratio = np.median(ours) / np.median(sb3)
@@ -101,12 +103,16 @@ def vectorization(steps: int, widths: list[int], seeds: list[int]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes: check that every part runs")
+    ap.add_argument("--env", default=ENV, help=f"part (a)'s game (default {ENV})")
+    ap.add_argument("--steps", type=int, default=500_000, help="part (a)'s env steps per run (default 500000)")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-vectorization", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if not args.skip_quality:
-        quality(8192 if args.quick else 500_000, [0, 1] if args.quick else [0, 1, 2, 3, 4])
-    vectorization(4096 if args.quick else 50_000, [16, 64, 256], [0, 1, 2, 3, 4])
+        quality(args.env, 8192 if args.quick else args.steps, [0, 1] if args.quick else [0, 1, 2, 3, 4])
+    if not args.skip_vectorization:
+        vectorization(4096 if args.quick else 50_000, [16, 64, 256], [0, 1, 2, 3, 4])
 
 
 if __name__ == "__main__":

@@ -320,7 +320,9 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-DOC_LABELS = ("source", "source status", "departures", "pilot", "gates")  # a claim docstring's labelled paragraphs
+DOC_LABELS = ("source", "source status", "departures", "pilot", "gates", "reading")
+"""A claim docstring's labelled paragraphs. "Reading:" (optional) says how to read the verdict: what each metric
+can and cannot show in this miniature, and what its metrics share."""
 SOURCE_STATUSES = {
     "VERIFIED": "the claim's statement was read in its primary source",
     "SECONDARY": "the primary source was not read here; the statement is known from a work that cites it",
@@ -333,7 +335,7 @@ _LABEL = re.compile(r"(?:^[ \t]*|(?<=[.;!?])[ \t]+)[*_]*(?P<name>[A-Za-z][A-Za-z
 
 
 def parse_docstring(doc: str | None, where: str = "") -> dict[str, str]:
-    """statement (the first paragraph), source, source status, departures, pilot, gates: the labelled paragraphs
+    """statement (the first paragraph), source, source status, departures, pilot, gates, reading: the labelled paragraphs
     of a claim docstring ("Gates:" says where the learning gate, ceiling and paper effect come from; "Source
     status:" begins with one of ``SOURCE_STATUSES``), and its text.
 

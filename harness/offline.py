@@ -179,11 +179,16 @@ def dataset(cfg: DataConfig, root: str | Path | None = None) -> Dataset:
 
 
 def load(path: str | Path) -> Dataset:
-    """Read a built dataset (no pickle); a missing or damaged one is a clear error."""
+    """Read a built dataset (no pickle); a missing or damaged one, or one whose arrays do not match its card's
+    ``content_hash``, is a clear error."""
     path = Path(path)
     try:
         card = json.loads((path / "card.json").read_text())
         with np.load(path / "data.npz", allow_pickle=False) as z:
+            found = content_hash({k: z[k] for k in z.files})
+            if found != card["content_hash"]:
+                raise ValueError(f"its arrays hash to {found}, its card says {card['content_hash']}: the data was "
+                                 "changed after it was built")
             data: dict[str, dict[str, Episodes]] = {}
             for game in card["config"]["games"]:
                 c = card["games"][game]["channels"]
@@ -201,6 +206,15 @@ def load(path: str | Path) -> Dataset:
     return Dataset(path=path, card=card, data=data)
 
 
+def content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """The digest of a dataset's stored arrays (names and bytes, in name order), as its card records it."""
+    digest = hashlib.sha256()
+    for k in sorted(arrays):
+        digest.update(k.encode())
+        digest.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return digest.hexdigest()[:16]
+
+
 # --- building ---------------------------------------------------------------------------------------------
 
 def _build(cfg: DataConfig, path: Path) -> None:
@@ -213,14 +227,10 @@ def _build(cfg: DataConfig, path: Path) -> None:
         for game in cfg.games:
             games[game] = _build_game(cfg, game, derive_seed(cfg.seed, f"data/{game}"), arrays)
         np.savez(tmp / "data.npz", **arrays)
-        digest = hashlib.sha256()
-        for k in sorted(arrays):
-            digest.update(k.encode())
-            digest.update(np.ascontiguousarray(arrays[k]).tobytes())
         card = {"format": FORMAT, "key": cfg.key, "config": asdict(cfg), "games": games,
                 "transitions": sum(q["transitions"] for g in games.values() for q in g["qualities"].values()),
                 "episodes": sum(q["episodes"] for g in games.values() for q in g["qualities"].values()),
-                "bytes": (tmp / "data.npz").stat().st_size, "content_hash": digest.hexdigest()[:16],
+                "bytes": (tmp / "data.npz").stat().st_size, "content_hash": content_hash(arrays),
                 "build_seconds": round(time.perf_counter() - start, 1)}
         (tmp / "card.json").write_text(json.dumps(card, indent=1) + "\n")
         (tmp / "card.md").write_text(card_markdown(card))

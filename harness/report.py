@@ -616,6 +616,7 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
            f"- Departures from the paper: {doc['departures'] or '—'}",
            f"- Pilot: {doc['pilot'] or '—'}",
            f"- Gates and paper effect: {doc.get('gates') or '—'}",
+           *([f"- How to read it: {doc['reading']}"] if doc.get("reading") else []),
            f"- Spec: axis `{spec['axis']}` ({spec['scale']}), metrics "
            + ", ".join(f"`{k}` {v}" for k, v in spec["metrics"].items())
            + (f", margin {spec['margin']:g} {slope_unit(spec['scale'])}" if spec["margin"] else "")
@@ -641,6 +642,13 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
         out.append(f"- Conjunction of {', '.join(f'`{k}`' for k in spec['metrics'])}: **{o['verdict']}** "
                    "(REPRODUCED only if every metric is, CONTRADICTED if any is"
                    + (f"; p = {_fmt(o['p'])}, the largest of its metrics' p" if o.get("p") is not None else "") + ")")
+        for a in o.get("agreement") or ():
+            if a["tau_b"] is not None:
+                out.append(f"- Agreement of `{a['metrics'][0]}` and `{a['metrics'][1]}` over the {a['runs']} runs: "
+                           f"Kendall's τ-b {_fmt(a['tau_b'])}, each oriented so that its claimed direction is up"
+                           + ("; they rank the runs much alike, so they largely record one event and the conjunction "
+                              "is little stronger evidence than its weakest metric" if a["tau_b"] >= 0.5 else
+                              "; they rank the runs differently enough to be partly separate evidence"))
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
                    "the verdict rules were edited after data existed.")

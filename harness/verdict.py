@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from scipy.stats import kendalltau
 
 from harness import power, scaling, trend
 from harness.claim import (CURVE, ELO_METRICS, HEADROOM, LAW_X, LOWER_IS_BETTER, SENSITIVITY, STEPS_TO_THRESHOLD,
@@ -120,7 +121,8 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
                    for m, d in spec.metrics.items()]
     else:
         results = judge(spec, rows, all_levels, alpha=alpha, permutations=permutations)
-    overall = _conjunction(results) if spec.conjunction and not problems and not design.get("plumbing_only") else None
+    overall = (_conjunction(results, spec, rows) if spec.conjunction and not problems and not design.get("plumbing_only")
+               else None)
     return {
         "format": SUMMARY_FORMAT, "claim": design["claim"], "budget": design["budget"], "doc": design["doc"],
         "spec": spec.to_dict(), "spec_hash": spec.hash, "levels": design["levels"], "all_levels": design["all_levels"],
@@ -183,14 +185,32 @@ def _assess_per_block(spec: ClaimSpec, metric: str, direction: str, rows: list[d
     return MetricVerdict(metric, direction, verdict, reason, stats)
 
 
-def _conjunction(results: list[MetricVerdict]) -> dict[str, Any]:
+def _conjunction(results: list[MetricVerdict], spec: ClaimSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Several metrics as one claim: REPRODUCED only if every one is, CONTRADICTED if any is; its p is the
-    largest of its components' decision p (a union-intersection test), so it enters the BH family once."""
+    largest of its components' decision p (a union-intersection test), so it enters the BH family once.
+
+    ``agreement``: per pair of metrics, Kendall's tau-b between them over the runs, each metric oriented so
+    that the claimed direction is up. Near 1 the metrics rank the runs alike (one event seen twice, as a
+    model that takes off both ends higher and gets there sooner): the conjunction is then little stronger
+    evidence than its weakest metric, which the report says."""
     verdict = trend.combine([r.verdict for r in results])
     ps = [r.stats.get("p_opposite" if r.verdict == trend.CONTRADICTED else "p") for r in results]
     p = max(ps) if all(v is not None for v in ps) else None
+    agreement = []
+    names = list(spec.metrics)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            x, y = (np.array([_oriented(spec, m, r["metrics"].get(m, math.nan)) for r in rows]) for m in (a, b))
+            ok = np.isfinite(x) & np.isfinite(y)
+            tau = float(kendalltau(x[ok], y[ok]).statistic) if ok.sum() >= 2 else math.nan
+            agreement.append({"metrics": [a, b], "tau_b": None if math.isnan(tau) else tau, "runs": int(ok.sum())})
     return {"verdict": verdict, "p": p, "metrics": [r.metric for r in results],
-            "gated": any((r.stats.get("gates") or {}).get("failed") for r in results)}
+            "gated": any((r.stats.get("gates") or {}).get("failed") for r in results), "agreement": agreement}
+
+
+def _oriented(spec: ClaimSpec, metric: str, value: float) -> float:
+    """``value`` signed so that the claimed direction of ``metric`` is up."""
+    return -value if spec.metrics[metric] in ("decreasing", "non_increasing") else value
 
 
 def _provenance(design: Mapping[str, Any], lookups: Mapping[str, Lookup]) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import checkpoint
-from harness.agents import alphazero, dqn, muzero, toy
+from harness import checkpoint, offline
+from harness.agents import alphazero, dqn, dt, muzero, ppo, toy
 from test_execute import command, environ, project, records, set_sleep, wait_for  # noqa: F401 - project: a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,9 +33,15 @@ RESUMABLE = {
     "dqn": (dqn, dqn.Config(env_id="MinAtar/Breakout-v1", steps=1500, learning_starts=100, eps_decay=300,
                             target_update=50, eval_every=300, eval_episodes=2, width=32, max_episode_steps=200),
             [0, 1]),
+    "dt": (dt, dt.Config(size="XS", steps=400, batch=8, context=4, eval_episodes=1,
+                         data=offline.DataConfig(games=("Breakout", "Freeway"), transitions=300, expert_steps=1024,
+                                                 medium_steps=1024, max_episode_steps=60)),
+           [0, 1]),  # seeds one after another (harness/resume.py)
     "muzero": (muzero, muzero.Config(steps=640, envs=16, simulations=8, batch_size=32, updates_per_step=2,
                                      learning_starts=160, eval_every=320, eval_episodes=2, width=16, reanalyse=0.25),
                [0, 1]),
+    "ppo": (ppo, ppo.Config(env_id="MinAtar/Breakout-v1", steps=8192, num_envs=4, rollout=64, eval_every=2048,
+                            eval_episodes=2, width=16, max_episode_steps=200), [0, 1]),
     "toy": (toy, toy.Config(size=4, sleep=2.0), [0, 1, 2]),
 }
 
@@ -112,8 +118,9 @@ print("finished")
 
 
 @pytest.mark.parametrize("agent", sorted(RESUMABLE))
-def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_path):
+def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_path, monkeypatch):
     module, cfg, seeds = RESUMABLE[agent]
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "data"))  # dt's dataset, built by the first run
     torch.set_num_threads(1)
     start = time.perf_counter()
     reference = module.train(cfg, seeds)
@@ -135,9 +142,10 @@ def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_
                                                      f"after step {ck.resumed_step}"
 
 
-@pytest.mark.parametrize("agent", ["alphazero", "muzero"])  # the agents that train their seeds one after another
-def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(agent, tmp_path):
+@pytest.mark.parametrize("agent", ["alphazero", "dt", "muzero"])  # the agents that train their seeds in turn
+def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(agent, tmp_path, monkeypatch):
     module, cfg, _ = RESUMABLE[agent]
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "data"))
     torch.set_num_threads(1)
     reference = module.train(cfg, [0, 1])
     path = tmp_path / f"{agent}.ckpt"
@@ -145,7 +153,7 @@ def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result
         module.train(cfg, [0])
     with checkpoint.saving(path, 3600.0) as ck:
         resumed = module.train(cfg, [0, 1])
-    assert ck.resumed_step == cfg.iterations - 1
+    assert ck.resumed_step == getattr(cfg, "iterations", getattr(cfg, "steps", None)) - 1
     assert _members(resumed) == _members(reference)
 
 

@@ -99,6 +99,20 @@ def test_a_damaged_dataset_is_a_clear_error(smoke, tmp_path):
     assert card["key"] == SMOKE.key
 
 
+def test_data_edited_after_its_build_fails_its_cards_content_hash(smoke, tmp_path):
+    import shutil
+    bad = tmp_path / "edited"
+    shutil.copytree(smoke.path, bad)
+    with np.load(bad / "data.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    key = "Breakout/expert/reward"
+    arrays[key] = arrays[key] + 1.0  # a valid archive of valid arrays, with every reward changed
+    np.savez(bad / "data.npz", **arrays)
+    with pytest.raises(ValueError, match=f"its card says {smoke.card['content_hash']}: the data was changed"):
+        offline.load(bad)
+    assert offline.content_hash(arrays) != smoke.card["content_hash"]
+
+
 def test_unknown_games_and_bad_sizes_are_clear_errors():
     with pytest.raises(ValueError, match="Unknown gymnasium env id"):
         offline.DataConfig(games=("Breakot",))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.stats
 import pytest
 
 from harness import report, trend
@@ -118,6 +119,7 @@ def test_conjunction_and_missing_records():
     assert "degenerate" in s["metrics"][1]["reason"]
     assert s["overall"]["verdict"] == "INCONCLUSIVE" and s["overall"]["p"] == max(
         m["stats"]["p"] for m in s["metrics"])  # the conjunction's p: the largest of its metrics' p
+    assert s["overall"]["agreement"] == [{"metrics": ["final_return", "other"], "tau_b": None, "runs": 15}]  # constant
     missing = dict(lookups)
     path = next(iter(missing))
     missing[path] = Lookup(path, "corrupt")
@@ -148,6 +150,11 @@ def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_ne
     assert got == {1: [4001.0, 4001.0, 4000.0, 4001.0, 4001.0], 2: [3000.0, 4000.0, 3000.0, 3000.0, 4001.0],
                    4: [1000.0, 2000.0, 1000.0, 2000.0, 1000.0]}  # never reached: the budget + 1, ranked last
     assert [m["verdict"] for m in s["metrics"]] == ["REPRODUCED", "REPRODUCED"]
+    (agree,) = s["overall"]["agreement"]  # steps_to_threshold oriented so that fewer steps rank higher
+    x = [r["metrics"]["final_return"] for r in s["observations"]]
+    y = [-r["metrics"]["steps_to_threshold"] for r in s["observations"]]
+    assert agree["metrics"] == ["final_return", "steps_to_threshold"] and agree["runs"] == 15
+    assert agree["tau_b"] == pytest.approx(scipy.stats.kendalltau(x, y).statistic) and agree["tau_b"] > 0.5
     assert s["overall"]["verdict"] == "REPRODUCED"
     unset = ClaimSpec.from_marker((), {"axis": "w", "metrics": {"m": "increasing"}})
     assert s["spec"]["reach"] == 100.0 and "reach" not in unset.to_dict()  # older specs keep their hash

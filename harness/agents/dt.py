@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from scipy.stats import trim_mean
 from torch import Tensor, nn
 
-from harness import offline
+from harness import offline, resume
 from harness.agents.common import training_flops
 from harness.envs import derive_seed, env_seed
 from harness.result import MemberResult, RunResult, report_progress, trainer
@@ -362,13 +362,19 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     data = offline.dataset(cfg.data)
     layout = obs_layout(data.games)
     splits = Sequences(data, cfg, layout, validation=False), Sequences(data, cfg, layout, validation=True)
-    members = [_train_one(cfg, data, layout, splits, int(s), torch.device(device)) for s in seeds]
+    members = resume.in_turn(seeds, cfg.steps, lambda seed, state, save: _train_one(
+        cfg, data, layout, splits, seed, torch.device(device), state, save))
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 
 
+RESUMABLE = ("model", "opt", "rng", "running", "curve_steps", "curve", "checkpoints", "initial", "final")
+"""What a checkpoint of a member holds besides its step, the dropout generator's state and the elapsed time."""
+
+
 def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequences, Sequences], seed: int,
-               dev: torch.device) -> MemberResult:
-    """One seed; ``splits`` (training and validation windows) are the same for every seed."""
+               dev: torch.device, state: dict | None = None, save: resume.Save | None = None) -> MemberResult:
+    """One seed; ``splits`` (training and validation windows) are the same for every seed. ``state``: what
+    ``save`` was given, to continue after its step (harness/resume.py)."""
     start = time.perf_counter()
     train_seqs, val_seqs = splits
     torch.manual_seed(derive_seed(seed, "dropout"))  # dropout draws from the global generator
@@ -418,16 +424,22 @@ def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequenc
         checkpoints.append({"step": step, **out})
         return out
 
-    # step 0: the untrained model, evaluated and measured as every later checkpoint is; a checkpoint draws
-    # from no training stream (eval mode: no dropout; evaluation has its own generator)
-    untrained = checkpoint(0)
-    initial = {NORMALIZED_SCORE: untrained[NORMALIZED_SCORE],
-               "normalized_score_flop_matched": untrained[NORMALIZED_SCORE],
-               "train_loss": untrained["train_loss"], "val_loss": untrained["val_loss"],
-               **{k: v for k, v in untrained.items() if k.startswith("score/")}}
+    if state is None:
+        # step 0: the untrained model, evaluated and measured as every later checkpoint is; a checkpoint draws
+        # from no training stream (eval mode: no dropout; evaluation has its own generator)
+        untrained = checkpoint(0)
+        initial = {NORMALIZED_SCORE: untrained[NORMALIZED_SCORE],
+                   "normalized_score_flop_matched": untrained[NORMALIZED_SCORE],
+                   "train_loss": untrained["train_loss"], "val_loss": untrained["val_loss"],
+                   **{k: v for k, v in untrained.items() if k.startswith("score/")}}
+        first = 1
+    else:  # resume: every object that carries state, as it was after step state["member_step"]
+        model, opt, rng, running, curve_steps, curve, checkpoints, initial, final = (state[k] for k in RESUMABLE)
+        torch.set_rng_state(state["dropout_rng"])
+        start, first = time.perf_counter() - state["elapsed"], state["member_step"] + 1
 
     model.train()
-    for step in range(1, cfg.steps + 1):
+    for step in range(first, cfg.steps + 1):
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1)
         loss = loss_fn(model, tuple(t.to(dev) for t in train_seqs.sample(rng, cfg.batch)))
@@ -447,6 +459,10 @@ def _train_one(cfg: Config, data: offline.Dataset, layout, splits: tuple[Sequenc
             final = checkpoint(step)
         if step % 50 == 0:
             report_progress(step, cfg.steps, curve[-1] if curve else None)
+        if save is not None:
+            here = locals()
+            save(step, lambda: {"elapsed": time.perf_counter() - start, "dropout_rng": torch.get_rng_state(),
+                                **{k: here[k] for k in RESUMABLE}})
 
     if diverged_step is not None:
         metrics = {NORMALIZED_SCORE: math.nan, "normalized_score_flop_matched": math.nan}

@@ -28,6 +28,11 @@ Divergence. A member whose loss or gradient norm is not finite is frozen before 
 would use it (``EnsembleAdam.step(frozen=...)``): its weights and moments stay as they were, it stops
 counting env steps, it is not evaluated again (NaN curve entries) and it is reported with
 ``diverged=True``; the other members continue bit-for-bit. ``Config._inject_nan_at`` tests this.
+
+Resuming. ``train`` saves its state after an update when the harness's checkpoint is due
+(harness/checkpoint.py): every object in ``RESUMABLE`` (the training environments, the ensemble and its
+optimizer, the random streams, the curves so far). A resumed unit returns the record of an uninterrupted run,
+bit for bit on CPU (tests/test_checkpoint.py).
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from harness import checkpoint
 from harness import nn as enn
 from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed, env_seed, evaluate, make_env
@@ -177,6 +183,11 @@ def steps_for_compute(cfg: Config, flops: float) -> int:
     return int(flops / training_flops(parameters(cfg), trained=cfg.epochs, acted=1))
 
 
+RESUMABLE = ("envs", "obs_np", "ac", "opt", "noise", "shuffle", "frozen", "diverged_step", "env_steps", "updates_done",
+             "curve_steps", "curves", "ep_ret", "recent", "losses", "next_eval")
+"""What a checkpoint holds besides the update, its env step and the elapsed time: every object with training state."""
+
+
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """Train one PPO member per seed, as one ensemble; returns one MemberResult per seed."""
@@ -234,10 +245,23 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> tuple
         for i in range(m):
             curves[i].append(math.nan if i in frozen else float(scores[i]))
 
-    # step 0: the untrained policy, same protocol as every later evaluation (the mode, the "eval" episodes);
-    # evaluation draws from no training stream (its own envs, no sampling), so training is unchanged by it
-    run_eval(0)
-    for update in range(1, cfg.updates + 1):
+    ckpt = checkpoint.current()
+    state = ckpt.load()
+    if state is None:
+        # step 0: the untrained policy, same protocol as every later evaluation (the mode, the "eval" episodes);
+        # evaluation draws from no training stream (its own envs, no sampling), so training is unchanged by it
+        run_eval(0)
+        first = 1
+    else:  # resume: every object that carries state, as it was after update state["update"]
+        for row in envs:
+            for e in row:
+                e.close()
+        (envs, obs_np, ac, opt, noise, shuffle, frozen, diverged_step, env_steps, updates_done, curve_steps, curves,
+         ep_ret, recent, losses, next_eval) = (state[k] for k in RESUMABLE)
+        params = list(ac.parameters())  # shared with opt (one pickle keeps them shared)
+        opt.members = m  # torch's Optimizer pickles its state and groups only
+        start, first = time.perf_counter() - state["elapsed"], state["update"] + 1
+    for update in range(first, cfg.updates + 1):
         if cfg.anneal_lr:
             opt.param_groups[0]["lr"] = cfg.lr * (1.0 - (update - 1) / cfg.updates)
         # --- rollout -------------------------------------------------------------------------------
@@ -340,6 +364,13 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> tuple
             while next_eval <= step:
                 next_eval += cfg.eval_every
         report_progress(step, cfg.updates * steps_per_update, float(np.mean(recent[-20:])) if recent else None)
+        for v in losses.values():  # only the last update's losses are reported
+            del v[:-cfg.epochs * cfg.minibatches]
+        del recent[:-20]
+        if ckpt.due() and update < cfg.updates:
+            here = locals()
+            ckpt.save({"step": step, "update": update, "elapsed": time.perf_counter() - start,
+                       **{k: here[k] for k in RESUMABLE}})
 
     for row in envs:
         for e in row:
