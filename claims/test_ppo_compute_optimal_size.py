@@ -24,6 +24,16 @@ measured by benchmarks/ppo_vs_sb3.py), so scores are normalized (random 0, SB3 P
 ceiling: Breakout's bricks return when a wall is cleared, so its return has no maximum.
 Paper effect unknown: Hilton et al. report the exponent of N* in C per environment in figures only; the
 claim is its sign.
+Reading: at quick the grid does not bracket the optimum (the bracket gate: the best width is the smallest or
+largest at most seed-budgets), so the verdict is INCONCLUSIVE by design, not evidence against the claim. In
+this miniature an env step costs far more than the network's FLOPs, and the small MLPs learn about as much
+per step as the large ones, so at equal FLOPs the smallest width, which gets the most env steps, wins. A
+grid-placement pilot on MinAtar SpaceInvaders-v1 (the game of ppo_size; widths at the smallest and largest
+of a 16x compute range, seeds 100-102, which no sweep uses; `ppo.steps_for_compute` as below) found no
+affordable grid either: at 6.5e10 FLOPs every width from 4 to 128 (13k to 513k env steps) ended at exactly
+3.0, the untrained mode's idle score; at 5.2e11 FLOPs final returns fell with width, 29.7 (width 8, 2.0M
+steps), 19.9 (16, 1.0M), 18.3 (32, 0.49M), 7.6 (64, 0.23M). Bracketing it needs compute where the smallest
+useful width gets several million env steps per cell (the `full` budget, or a faster environment).
 """
 import pytest
 

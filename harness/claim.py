@@ -323,6 +323,7 @@ def _opt_float(v: Any) -> float | None:
 DOC_LABELS = ("source", "source status", "departures", "pilot", "gates", "reading")
 """A claim docstring's labelled paragraphs. "Reading:" (optional) says how to read the verdict: what each metric
 can and cannot show in this miniature, and what its metrics share."""
+OPTIONAL_DOC_LABELS = ("reading",)
 SOURCE_STATUSES = {
     "VERIFIED": "the claim's statement was read in its primary source",
     "SECONDARY": "the primary source was not read here; the statement is known from a work that cites it",
