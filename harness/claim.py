@@ -71,6 +71,10 @@ class ClaimSpec:
     """Also fit a power law ``metric - random_score = a * x ** b`` per seed and report its exponent with a
     t-interval over seeds (harness.scaling): x is "axis", "env_steps", "params" or "flops". Reported beside
     the verdict; it does not change it."""
+    law_beside: tuple[str, ...] = ()
+    """Metrics recorded beside the verdict (not in ``metrics``) whose power law against ``law`` the report also
+    fits and shows (a FLOP-matched score beside a token-matched one, say). Presentation only: it never changes a
+    verdict, and it is left out of the spec hash."""
     derive: str | None = None
     """A two-axis claim judged on a quantity derived from the whole grid, not on a trend along ``axis``.
     "compute_optimal": over a grid of model sizes (``axis``) x budgets (``over``), the compute-optimal
@@ -119,9 +123,9 @@ class ClaimSpec:
     and labels an INCONCLUSIVE metric UNDERPOWERED when the MDE exceeds it."""
 
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction", "law", "derive", "over", "per_block", "controls", "reach", "learned",
+              "contrast", "conjunction", "law", "law_beside", "derive", "over", "per_block", "controls", "reach", "learned",
               "ceiling", "paper_effect")
-    OPTIONAL = ("law", "derive", "over", "per_block", "controls", "reach", "ceiling", "paper_effect")
+    OPTIONAL = ("law", "law_beside", "derive", "over", "per_block", "controls", "reach", "ceiling", "paper_effect")
     """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
     their hash, and their records stay valid."""
 
@@ -153,6 +157,7 @@ class ClaimSpec:
                    reference_score=_opt_float(kwargs.get("reference_score")),
                    scale=kwargs.get("scale", "log"), contrast=kwargs.get("contrast"),
                    conjunction=bool(kwargs.get("conjunction", False)), law=kwargs.get("law"),
+                   law_beside=tuple(kwargs.get("law_beside") or ()),
                    derive=kwargs.get("derive"), over=kwargs.get("over"), per_block=kwargs.get("per_block"),
                    controls=tuple(kwargs["controls"]) if kwargs.get("controls") is not None else None,
                    reach=_opt_float(kwargs.get("reach")), learned=float(kwargs.get("learned", LEARNED)),
@@ -189,6 +194,9 @@ class ClaimSpec:
                 raise ClaimSpecError(f"{at}margin/threshold are not supported for contrast claims")
         if self.law is not None and self.law not in LAW_X:
             raise ClaimSpecError(f"{at}law={self.law!r}: fit the law against one of {', '.join(LAW_X)}")
+        if self.law_beside and (self.law is None or set(self.law_beside) & set(self.metrics)):
+            raise ClaimSpecError(f"{at}law_beside={list(self.law_beside)} names metrics recorded beside the verdict "
+                                 "whose law the report fits too: it needs law= and may not repeat the claim's metrics")
         if self.law is not None and self.law == "axis" and self.scale != "log":
             raise ClaimSpecError(f"{at}law='axis' needs scale='log' (a power law of magnitudes)")
         if self.derive is not None:
@@ -265,7 +273,7 @@ class ClaimSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
-                if not (k in self.OPTIONAL and v is None)}
+                if not (k in self.OPTIONAL and (v is None or v == ()))}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ClaimSpec":
@@ -273,7 +281,8 @@ class ClaimSpec:
 
     @property
     def hash(self) -> str:
-        return canonical_hash(self.to_dict())
+        """Of every field that can change a verdict (``law_beside`` is presentation)."""
+        return canonical_hash({k: v for k, v in self.to_dict().items() if k != "law_beside"})
 
     @property
     def normalized(self) -> bool:

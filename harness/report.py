@@ -649,6 +649,12 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
                            + ("; they rank the runs much alike, so they largely record one event and the conjunction "
                               "is little stronger evidence than its weakest metric" if a["tau_b"] >= 0.5 else
                               "; they rank the runs differently enough to be partly separate evidence"))
+    if s.get("previous_design"):
+        prev = s["previous_design"]
+        out.append(f"- **Redesigned**: this sweep replaced an earlier design (spec {prev['spec_hash']}, records up to "
+                   f"{prev.get('newest_record') or 'unknown'}: "
+                   + ", ".join(f"`{k}` {v}" for k, v in prev["verdicts"].items())
+                   + "); none of its records are used here, and the docstring's Pilot says what decided the change")
     if s.get("first_spec_hash") and s["first_spec_hash"] != s["spec_hash"]:
         out.append(f"- **Spec changed after the first records** (first {s['first_spec_hash']}, now {s['spec_hash']}): "
                    "the verdict rules were edited after data existed.")
@@ -680,21 +686,28 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
                         f"sat at the smallest or largest size at {m['stats'].get('edge')} of {m['stats'].get('n')} "
                         "seed-budgets"]
             else:
-                per_doubling = (f"; {_num_zero(400 * law['exponent'] * math.log10(2))} Elo per doubling"
-                                if m["metric"] in ELO_METRICS else "")
-                out += ["", f"Fitted law: {law.get('of', m['metric'])} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · "
-                        f"{law['x']}^{_num_zero(law['b'])} (R² {_fmt(law.get('r2'), 2)}, level means); exponent over "
-                        f"seeds {_num_zero(law['exponent'])}, {law['level']:.0%} t-interval [{_num_zero(law['ci'][0])}, "
-                        f"{_num_zero(law['ci'][1])}]{per_doubling} (reported beside the verdict, not part of it)"]
+                out += ["", f"Fitted law: {_law_text(law, m['metric'])} (reported beside the verdict, not part of it)"]
             out += ["", f"![{s['claim']} law](figures/{s['claim']}__{m['metric']}__law.png) "
                     f"(data: `figures/laws/{s['claim']}__{m['metric']}.csv`)"]
         elif law and "error" in law:
             out += ["", f"Fitted law: none ({law['error']})"]
     out += _beside_table(s)
+    for metric, law in (s.get("laws_beside") or {}).items():
+        out += ["", f"Fitted law beside the verdict: {_law_text(law, metric)}" if "a" in law
+                else f"Fitted law beside the verdict, of `{metric}`: none ({law['error']})"]
     out += _task_iqm_table(s)
     out += ["", f"Learning curves: ![curves](figures/{s['claim']}__curves.png) "
             f"(data: `figures/curves/{s['claim']}.csv`)"]
     return out
+
+
+def _law_text(law: Mapping[str, Any], metric: str) -> str:
+    """A fitted power law (``verdict._law``), its exponent over seeds and that exponent's t-interval."""
+    per_doubling = (f"; {_num_zero(400 * law['exponent'] * math.log10(2))} Elo per doubling"
+                    if metric in ELO_METRICS else "")
+    return (f"{law.get('of', metric)} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · {law['x']}^{_num_zero(law['b'])} "
+            f"(R² {_fmt(law.get('r2'), 2)}, level means); exponent over seeds {_num_zero(law['exponent'])}, "
+            f"{law['level']:.0%} t-interval [{_num_zero(law['ci'][0])}, {_num_zero(law['ci'][1])}]{per_doubling}")
 
 
 def _per_block_table(m: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:

@@ -130,6 +130,8 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
         "units": [{**u, "status": status[u["path"]]} for u in design["units"]],
         "observations": rows,
         "metrics": [asdict(r) for r in results],
+        "laws_beside": {m: _law(spec, m, np.array([r["metrics"].get(m, math.nan) for r in rows], dtype=float), rows)
+                        for m in spec.law_beside} if not problems else {},
         "overall": overall,
         "provenance": _provenance(design, lookups),
     }

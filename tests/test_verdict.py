@@ -226,3 +226,19 @@ def test_the_report_aggregates_per_task_scores_as_an_iqm_with_a_stratified_inter
     m_row = next(line for line in lines if line.startswith("| M |"))
     assert m_row.startswith(f"| M | {trend.iqm([[0.2, 0.6, 1.0], [0.4, 0.8, 1.2]]):.3g} [")
     assert report._task_iqm_table({"observations": [{"level_id": "XS", "metrics": {"final_return": 1.0}}]}) == []
+
+
+def test_a_law_beside_is_fitted_and_reported_but_never_changes_the_verdict_or_the_spec_hash():
+    base = {"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed", "law": "axis"}
+    values = noisy({1: 1.0, 2: 2.0, 4: 4.0, 8: 8.0})
+    design, lookups = make({**base, "law_beside": ["auc_return"]}, values)
+    s = assess_claim(design, lookups, alpha=0.05)
+    plain = assess_claim(*make(base, values), alpha=0.05)
+    assert s["metrics"] == plain["metrics"] and s["spec_hash"] == plain["spec_hash"]
+    law = s["laws_beside"]["auc_return"]  # auc of [-1, y, y]: rises with y too, so its law has a positive exponent
+    assert law["x"] == "axis" and law["exponent"] > 0 and "a" in law
+    lines = report._claim_section({**s, "claim": "c"})
+    assert any(line.startswith("Fitted law beside the verdict: auc_return = ") for line in lines)
+    assert "law_beside" not in plain["spec"]  # older specs keep their dict and hash
+    with pytest.raises(ClaimSpecError, match="law_beside"):
+        ClaimSpec.from_marker((), {**base, "law_beside": ["final_return"]})
