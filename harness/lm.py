@@ -93,10 +93,16 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
         self.heads = heads
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, cache: list[Tensor] | None = None) -> Tensor:
+        """Causal self-attention over ``x`` (B, T, d); with ``cache`` (keys and values of the positions before,
+        updated in place) ``x`` holds the next position only and attends to all before it."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if cache is not None:
+            if cache:
+                k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+            cache[:] = [k, v]
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=cache is None)
         x = x + self.proj(a.transpose(1, 2).reshape(b, n, d))
         return x + self.mlp(self.ln2(x))
 
@@ -125,12 +131,16 @@ class LM(nn.Module):
                 elif name.endswith("bias"):
                     p.zero_()
 
-    def hidden(self, tokens: Tensor) -> Tensor:
-        """(B, T) tokens -> (B, T, width): the final LayerNorm's output."""
-        x = self.tok(tokens) + self.pos[: tokens.shape[1]]
-        for block in self.blocks:
-            x = block(x)
+    def hidden(self, tokens: Tensor, caches: list[list[Tensor]] | None = None, at: int = 0) -> Tensor:
+        """(B, T) tokens -> (B, T, width): the final LayerNorm's output. With ``caches`` (one list per block,
+        ``new_caches``) ``tokens`` is the single position ``at``, decoded after the cached ones."""
+        x = self.tok(tokens) + self.pos[at: at + tokens.shape[1]]
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if caches is None else caches[i])
         return self.ln(x)
+
+    def new_caches(self) -> list[list[Tensor]]:
+        return [[] for _ in self.blocks]
 
     def forward(self, tokens: Tensor) -> Tensor:
         """(B, T) -> (B, T, vocab) next-token logits (the output layer is the token embedding)."""
@@ -158,8 +168,9 @@ def sample(model: LM, n: int, generator: torch.Generator, temperature: float = 1
     out = torch.full((n, language.MAX_LENGTH), language.PAD, dtype=torch.long)
     out[:, 0] = language.BOS
     done = torch.zeros(n, dtype=torch.bool)
+    caches = model.new_caches()  # keys and values of the positions decoded so far: one position per step
     for t in range(1, language.MAX_LENGTH):
-        logits = model(out[:, :t])[:, -1].float() / temperature
+        logits = (model.hidden(out[:, t - 1:t], caches, at=t - 1)[:, -1] @ model.tok.weight.T).float() / temperature
         nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator)[:, 0]
         out[:, t] = torch.where(done, language.PAD, nxt)
         done |= nxt == language.EOS

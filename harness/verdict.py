@@ -168,7 +168,10 @@ def _assess_per_block(spec: ClaimSpec, metric: str, direction: str, rows: list[d
     verdict, adj = trend.on_some_blocks([r.verdict for r in parts], p, alpha)
     held = [i for i, r in enumerate(parts) if r.verdict == trend.REPRODUCED and adj[i] < alpha]
     label = [f"{name}={v}" for v in values]
-    if verdict == trend.REPRODUCED:
+    if len(parts) == 1:  # one value: its own verdict, no family to adjust over
+        reason = f"judged on {label[0]} alone: {parts[0].reason}"
+        i = 0
+    elif verdict == trend.REPRODUCED:
         i = min(held, key=lambda j: adj[j])
         reason = (f"REPRODUCED on {len(held)} of {len(parts)} values of {name} ({', '.join(label[j] for j in held)}) "
                   f"at Holm-adjusted p < {alpha:g}; {label[i]}: {parts[i].reason}")

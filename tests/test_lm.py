@@ -60,3 +60,13 @@ def test_a_damaged_model_is_a_clear_error_and_bad_configs_are_refused(built, tmp
         lm.Config(size="XXL")
     with pytest.raises(ValueError, match="steps must be >= 1"):
         lm.Config(steps=0)
+
+
+def test_decoding_with_the_cache_gives_the_logits_of_the_whole_prefix(built):
+    _, (model, _) = built
+    docs = torch.as_tensor(language.sample_corpus(np.random.default_rng(1), 3))[:, :10]
+    caches = model.new_caches()
+    with torch.no_grad():
+        full = model(docs)
+        stepwise = torch.cat([model.hidden(docs[:, t:t + 1], caches, at=t) @ model.tok.weight.T for t in range(10)], 1)
+    assert torch.allclose(full, stepwise, atol=1e-5)

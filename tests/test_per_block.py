@@ -101,6 +101,12 @@ def test_a_claim_contradicted_on_every_task_and_one_that_holds_nowhere():
     assert m["verdict"] == I and m["reason"].startswith("no value of task shows the trend at Holm-adjusted p < 0.05")
 
 
+def test_one_task_is_judged_alone_and_its_reason_names_it_once():
+    m = assess_claim(*make(SPEC, _values({"a": -1.0})), alpha=0.05)["metrics"][0]
+    assert m["verdict"] == R and m["reason"].startswith("judged on task='a' alone: ")
+    assert m["reason"].count("task='a'") == 1 and "Holm" not in m["reason"]
+
+
 def test_per_block_is_checked_at_collection():
     with pytest.raises(ClaimSpecError, match="per_block must name a parametrized argument other than the axis"):
         ClaimSpec.from_marker((), {**SPEC, "per_block": "w"})
