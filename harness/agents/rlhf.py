@@ -150,6 +150,8 @@ def gao_fit(kl: Sequence[float], gain: Sequence[float]) -> tuple[float, float]:
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     """One proxy reward model and its best-of-n curve per seed, against the cached pretrained policy."""
+    if torch.device(device).type != "cpu":
+        raise ValueError(f"the RLHF agent runs on CPU only (its models are tiny); got device {device!r}")
     policy, _ = lm.pretrained(cfg.lm_config(cfg.policy))
     trunk, trunk_card = lm.pretrained(cfg.lm_config(cfg.rm_size))
     members = [_train_one(cfg, policy, trunk, int(s)) for s in seeds]
