@@ -86,3 +86,17 @@ def test_bad_configs_are_refused():
         rlhf.Config(rm_size="XXL")
     with pytest.raises(ValueError, match="cannot exceed the pool"):
         rlhf.Config(pool=10, max_n=16)
+
+
+@pytest.mark.slow
+def test_validation_best_of_n_against_the_smallest_proxy_gets_a_third_of_the_oracles_gain():
+    """At the quick settings of rlhf_rm_size (policy S, proxy XS; the LMs pretrained once, about 20 min, then
+    cached): for seeds 0 and 1, the proxy ranks held-out pairs as the gold reward does at least 70% of the time
+    and best-of-n's peak gold gain is at least a third of the oracle's (the gold reward as its own proxy on the
+    same pool). Pilot seeds 100 and 101 got accuracies 0.73 and 0.83, gains 1.38 and 1.45 of 3.21 and 3.32."""
+    cfg = rlhf.Config(policy="S", rm_size="XS", pretrain=lm.Config(steps=2000, batch=64, documents=200_000,
+                                                                   val_documents=2000),
+                      pairs=4000, val_pairs=1000, rm_epochs=2, pool=20000, max_n=1024)
+    for m in rlhf.train(cfg, [0, 1]).members:
+        assert m.metrics["rm_accuracy"] >= 0.7
+        assert m.metrics["peak_gold_gain"] >= m.metrics["oracle_peak_gain"] / 3
