@@ -31,7 +31,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from harness.budget import Params, ParamsError
 
@@ -321,25 +321,6 @@ def cmd_data(args, params: Params, budget: str) -> int:
     return 0
 
 
-def _carry_history(summary: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
-    """What the report must say about the claim's past. ``first_spec_hash``: the spec when its records were
-    first judged, so a spec edited after data existed is flagged. A sweep that shares no record with the
-    previous summary replaced that design (a new pre-registration: its spec was fixed before its records):
-    the flag starts afresh and ``previous_design`` keeps the replaced spec and its verdicts for the report."""
-    if previous is None:
-        summary["first_spec_hash"] = summary["spec_hash"]
-        return
-    if {u["key"] for u in previous.get("units", ())} & {u["key"] for u in summary["units"]}:
-        summary["first_spec_hash"] = previous.get("first_spec_hash") or summary["spec_hash"]
-        if previous.get("previous_design"):
-            summary["previous_design"] = previous["previous_design"]
-        return
-    summary["first_spec_hash"] = summary["spec_hash"]
-    summary["previous_design"] = {
-        "spec_hash": previous.get("spec_hash"), "newest_record": (previous.get("provenance") or {}).get("newest_record"),
-        "verdicts": {m["metric"]: m["verdict"] for m in previous.get("metrics", ())}}
-
-
 def cmd_verdict(args, params: Params, budget: str) -> int:
     check_known(params, args.claims)
     claims = args.claims or params.claims
@@ -351,7 +332,7 @@ def cmd_verdict(args, params: Params, budget: str) -> int:
     if todo:
         from harness.claim import ClaimSpecError
         from harness.records import atomic_write_json
-        from harness.verdict import assess_claim
+        from harness.verdict import assess_claim, carry_history
     written = 0
     for claim in claims:
         if claim not in designs:
@@ -373,7 +354,7 @@ def cmd_verdict(args, params: Params, budget: str) -> int:
                                   for other, d in designs.items() if other != claim
                                   and any(u["key"] in keys for u in d["units"])}
         out = out_dir / f"{claim}.json"
-        _carry_history(summary, previous.get(claim))
+        carry_history(summary, previous.get(claim))
         atomic_write_json(out, summary)
         written += 1
         verdicts = ", ".join(f"{m['metric']}: {m['verdict']}" for m in summary["metrics"])

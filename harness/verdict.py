@@ -137,6 +137,27 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
     }
 
 
+def carry_history(summary: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    """What the report must say about the claim's past. ``first_spec_hash``: the spec when its records were
+    first judged, so a spec edited after data existed is flagged. A new spec whose sweep shares no record with
+    the previous summary replaced that design (a new pre-registration: its spec was fixed before its records):
+    the flag starts afresh and ``previous_design`` keeps the replaced spec and its verdicts for the report. The
+    same spec judged on new records (the code changed, so every run was recomputed) is no redesign."""
+    if previous is None:
+        summary["first_spec_hash"] = summary["spec_hash"]
+        return
+    shared = {u["key"] for u in previous.get("units", ())} & {u["key"] for u in summary["units"]}
+    if shared or previous.get("spec_hash") == summary["spec_hash"]:
+        summary["first_spec_hash"] = previous.get("first_spec_hash") or summary["spec_hash"]
+        if previous.get("previous_design"):
+            summary["previous_design"] = previous["previous_design"]
+        return
+    summary["first_spec_hash"] = summary["spec_hash"]
+    summary["previous_design"] = {
+        "spec_hash": previous.get("spec_hash"), "newest_record": (previous.get("provenance") or {}).get("newest_record"),
+        "verdicts": {m["metric"]: m["verdict"] for m in previous.get("metrics", ())}}
+
+
 def judge(spec: ClaimSpec, rows: list[dict[str, Any]], all_levels: Sequence[Any], *, alpha: float,
           permutations: int = 9999) -> list[MetricVerdict]:
     """Every metric's verdict from the per-seed observations (``_observations``; a summary's ``observations``)."""

@@ -279,24 +279,3 @@ def test_an_unexpected_exception(project: Path):
     r = harness(project, "verdict", "toy_trend", debug=True)
     assert r.returncode == 1 and "Traceback (most recent call last)" in r.stderr and "TypeError" in r.stderr
 
-
-def test_a_sweep_sharing_no_record_with_the_last_is_a_redesign_and_restarts_the_spec_flag():
-    from harness.cli import _carry_history
-
-    def summary(spec, keys, verdict="INCONCLUSIVE"):
-        return {"spec_hash": spec, "units": [{"key": k} for k in keys], "metrics": [{"metric": "m", "verdict": verdict}],
-                "provenance": {"newest_record": "2026-12-01"}}
-    first = summary("a", ["k1", "k2"])
-    _carry_history(first, None)
-    assert first["first_spec_hash"] == "a" and "previous_design" not in first
-    edited = summary("b", ["k1", "k2"])  # the same records judged by edited rules: flagged
-    _carry_history(edited, first)
-    assert edited["first_spec_hash"] == "a" and "previous_design" not in edited
-    redesigned = summary("c", ["k3", "k4"], "REPRODUCED")  # a new sweep: none of the old records
-    _carry_history(redesigned, edited)
-    assert redesigned["first_spec_hash"] == "c"
-    assert redesigned["previous_design"] == {"spec_hash": "b", "newest_record": "2026-12-01",
-                                             "verdicts": {"m": "INCONCLUSIVE"}}
-    more = summary("c", ["k3", "k4", "k5"], "REPRODUCED")  # a level added to it later: the history stays
-    _carry_history(more, redesigned)
-    assert more["first_spec_hash"] == "c" and more["previous_design"] == redesigned["previous_design"]

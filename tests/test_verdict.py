@@ -13,7 +13,7 @@ from harness.records import Lookup, Record
 from harness.result import MemberResult, RunResult, curve_metrics, untrained_metrics
 from harness.claim import ClaimSpec, ClaimSpecError, parse_docstring
 from harness.report import summary_rows
-from harness.verdict import assess_claim
+from harness.verdict import assess_claim, carry_history
 
 
 def make(spec: dict, values: dict, *, seeds=(0, 1, 2, 3, 4), contrast_values=None, diverged=(), initial=-1.0):
@@ -242,3 +242,29 @@ def test_a_law_beside_is_fitted_and_reported_but_never_changes_the_verdict_or_th
     assert "law_beside" not in plain["spec"]  # older specs keep their dict and hash
     with pytest.raises(ClaimSpecError, match="law_beside"):
         ClaimSpec.from_marker((), {**base, "law_beside": ["final_return"]})
+
+
+def test_a_new_spec_whose_sweep_shares_no_record_is_a_redesign_and_restarts_the_spec_flag():
+    def summary(spec, keys, verdict="INCONCLUSIVE"):
+        return {"spec_hash": spec, "units": [{"key": k} for k in keys], "metrics": [{"metric": "m", "verdict": verdict}],
+                "provenance": {"newest_record": "2026-12-01"}}
+    first = summary("a", ["k1", "k2"])
+    carry_history(first, None)
+    assert first["first_spec_hash"] == "a" and "previous_design" not in first
+    edited = summary("b", ["k1", "k2"])  # the same records judged by edited rules: flagged
+    carry_history(edited, first)
+    assert edited["first_spec_hash"] == "a" and "previous_design" not in edited
+    redesigned = summary("c", ["k3", "k4"], "REPRODUCED")  # a new sweep: none of the old records
+    carry_history(redesigned, edited)
+    assert redesigned["first_spec_hash"] == "c"
+    assert redesigned["previous_design"] == {"spec_hash": "b", "newest_record": "2026-12-01",
+                                             "verdicts": {"m": "INCONCLUSIVE"}}
+    more = summary("c", ["k3", "k4", "k5"], "REPRODUCED")  # a level added to it later: the history stays
+    carry_history(more, redesigned)
+    assert more["first_spec_hash"] == "c" and more["previous_design"] == redesigned["previous_design"]
+    rerun = summary("c", ["k6", "k7", "k8"], "REPRODUCED")  # the same spec, every run recomputed (new code)
+    carry_history(rerun, more)
+    assert rerun["first_spec_hash"] == "c" and rerun["previous_design"] == redesigned["previous_design"]
+    recomputed = summary("a", ["k9"])  # a spec that was never redesigned, recomputed: nothing to report
+    carry_history(recomputed, first)
+    assert recomputed["first_spec_hash"] == "a" and "previous_design" not in recomputed
