@@ -21,6 +21,12 @@ held-out tasks, greedy after one pull of each arm: median 1.756 and 20th percent
 sampling 1.655 and 0.560, UCB1 0.834 and 0.077, random 0.001 and -0.887; `bandits.play(policy,
 ada.held_out(cfg, 1000)) * bandits.PULLS`, last trial minus first). Paper effect unknown: AdA reports XLand
 task scores in figures; nothing maps them onto a bandit's gain in reward per trial.
+Reading: the gain is the last trial's score minus the first's, so it can also grow because the first trial
+got worse (a larger model that explores more in trial 1). Read it with first_trial and last_trial, both in
+the table of metrics recorded beside the verdict (expected reward per trial of 10 pulls, mean over seeds and
+1000 held-out tasks). In the sweep of 2026-11 the first trial did not get worse with width (6.14, 6.27, 6.25,
+6.33 for widths 16, 32, 64, 128) while the last rose from 6.62 to 7.15 at width 32 and stayed there (7.16,
+7.15): the gain from 16 to 32 is adaptation in the later trials, and from 32 on neither trial moves.
 """
 import pytest
 
