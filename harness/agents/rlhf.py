@@ -158,8 +158,23 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 
 
-def _train_one(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> MemberResult:
-    start = time.perf_counter()
+@dataclass
+class Proxy:
+    """A trained proxy reward model (``model`` None when its training diverged) and how it was trained."""
+
+    model: RewardModel | None
+    accuracy: float
+    """Held-out pairs it orders as the gold reward does (pairs of equal gold left out)."""
+    diverged_step: int | None
+    updates: int
+    loss_last_100: float
+    labels_agreeing_with_gold: float
+    """Of the noisy training labels (pairs of equal gold left out)."""
+
+
+def train_proxy(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> Proxy:
+    """Steps 1 and 2 of the module docstring for one seed: preference pairs from ``policy``, the proxy trained
+    on them from ``trunk``, and its held-out accuracy."""
     torch.manual_seed(derive_seed(seed, "rlhf/global"))
     gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf/pairs"))
     a = lm.sample(policy, cfg.pairs + cfg.val_pairs, gen)
@@ -197,36 +212,46 @@ def _train_one(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> MemberRes
         if diverged is not None:
             break
     rm.eval()
-    n_params = sum(p.numel() for p in rm.parameters())
-    ns = [2 ** k for k in range(int(math.log2(cfg.max_n)) + 1)]
+    labels = float(np.mean(first_preferred[ga != gb] == (ga > gb)[ga != gb]))
     if diverged is not None:
+        return Proxy(None, math.nan, diverged, len(losses), math.nan, labels)
+    va, vb = win[cfg.pairs:], lose[cfg.pairs:]  # held-out pairs, ordered by the gold reward below
+    gva, gvb = gold(va), gold(vb)
+    differ = gva != gvb
+    agree = np.sign(scores(rm, va) - scores(rm, vb)) == np.sign(gva - gvb)
+    return Proxy(rm, float(agree[differ].mean()), None, len(losses), float(np.mean(losses[-100:])), labels)
+
+
+def _train_one(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> MemberResult:
+    start = time.perf_counter()
+    proxy = train_proxy(cfg, policy, trunk, seed)
+    rm = proxy.model
+    n_params = sum(p.numel() for p in trunk.parameters()) + trunk.width + 1  # the trunk and the scalar head
+    ns = [2 ** k for k in range(int(math.log2(cfg.max_n)) + 1)]
+    if rm is None:
         nan = math.nan
         metrics = {m: nan for m in METRICS} | {"gao_alpha": nan, "gao_beta": nan, "oracle_peak_gain": nan}
         curve, extra = [nan] * len(ns), {}
     else:
-        va, vb = win[cfg.pairs:], lose[cfg.pairs:]  # held-out pairs, ordered by the gold reward below
-        gva, gvb = gold(va), gold(vb)
-        differ = gva != gvb
-        agree = np.sign(scores(rm, va) - scores(rm, vb)) == np.sign(gva - gvb)
         pool = lm.sample(policy, cfg.pool, torch.Generator().manual_seed(derive_seed(seed, "rlhf/pool")))
         pool_gold = gold(pool)
         curve_data = best_of_n(pool, scores(rm, pool), pool_gold, ns)
         gain = [g - curve_data["gold"][0] for g in curve_data["gold"]]
         oracle = best_of_n(pool, pool_gold, pool_gold, ns)  # the gold reward as its own proxy: the ceiling
         alpha, beta = gao_fit(curve_data["kl"], gain)
-        metrics = {"peak_gold_gain": float(max(gain)), "rm_accuracy": float(agree[differ].mean()),
+        metrics = {"peak_gold_gain": float(max(gain)), "rm_accuracy": proxy.accuracy,
                    "gold_gain_at_max_n": float(gain[-1]), "gao_alpha": alpha, "gao_beta": beta,
                    "oracle_peak_gain": float(max(oracle["gold"]) - oracle["gold"][0])}
         curve = gain
         extra = {"curve_x": "n (best-of-n)", "kl": curve_data["kl"], "proxy": curve_data["proxy"],
                  "gold": curve_data["gold"], "pool_gold_mean": float(pool_gold.mean()),
                  "pool_distinct": int(len(np.unique(pool.numpy(), axis=0))),
-                 "rm_loss_last_100": float(np.mean(losses[-100:])),
-                 "labels_agreeing_with_gold": float(np.mean(first_preferred[ga != gb] == (ga > gb)[ga != gb]))}
+                 "rm_loss_last_100": proxy.loss_last_100,
+                 "labels_agreeing_with_gold": proxy.labels_agreeing_with_gold}
     tokens = 2 * cfg.pairs * cfg.rm_epochs * language.MAX_LENGTH
     return MemberResult(
         seed=seed, metrics=metrics, curve_steps=ns, curve_returns=curve,
         initial={"peak_gold_gain": 0.0, "gold_gain_at_max_n": 0.0, "rm_accuracy": 0.5},
-        diverged=diverged is not None, diverged_step=diverged, env_steps=0, updates=len(losses),
-        params={"reward_model": n_params, "total": n_params},
+        diverged=proxy.diverged_step is not None, diverged_step=proxy.diverged_step, env_steps=0,
+        updates=proxy.updates, params={"reward_model": n_params, "total": n_params},
         flops=training_flops(n_params, trained=tokens), wall_time=time.perf_counter() - start, extra=extra)

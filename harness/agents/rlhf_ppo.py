@@ -1,0 +1,209 @@
+"""RLHF by PPO with a KL penalty to the reference policy, against a proxy reward model (InstructGPT's step 3).
+
+The policy starts from a pretrained LM (harness/lm.py) and is trained with PPO (Schulman et al. 2017) on the
+reward of Stiennon et al. 2020 (arXiv:2009.01325) and Ouyang et al. 2022 (arXiv:2203.02155): a document's
+proxy reward at its last token, minus ``kl_coef`` times log pi(x_t) / pi_ref(x_t) at every token, pi_ref
+the frozen pretrained policy. The proxy is trained first, exactly as ``harness.agents.rlhf`` trains it
+(preference pairs from the pretrained policy labelled by the gold reward with Bradley-Terry noise), so a
+claim can set the proxy apart from the policy.
+
+Each iteration samples ``batch`` documents from the policy (from <bos>, temperature 1), then runs ``epochs``
+x ``minibatches`` PPO updates over them: the clipped surrogate on every generated token, a value head on
+the policy's final hidden state (its own Linear, trained with the same optimizer, coefficient 0.5), GAE with
+gamma 1 and lambda 0.95 (``harness.agents.common.gae``) over the token positions, advantages whitened over the
+batch's tokens, gradient-norm clipping at 1, AdamW at a constant ``lr``. Time flows along the document: the
+episode is one document and ends at its <eos> (or at the context's end).
+
+The KL from the reference (``sequence_kl``): per sampled document, the sum over its tokens of
+log pi(x_t) - log pi_ref(x_t), averaged over the batch: an unbiased estimate of KL(pi || pi_ref) because the
+documents are drawn from pi (tests/test_rlhf_ppo.py checks it against the exact KL of two tiny
+autoregressive models enumerated over every sequence). Each iteration records the KL and the mean gold and
+proxy rewards of its samples (before its update): the curve of gold gain against KL.
+
+Metrics: ``gold_gain_at_kl`` (the gold gain where the curve first reaches ``kl_budget`` nats, interpolated
+linearly between the two iterations around it; NaN, censored, if it never gets there), ``final_kl``,
+``final_gold_gain``, ``rm_accuracy``. Seeds train one after another; deterministic for a seed on CPU; a
+non-finite loss stops the member (``diverged``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from harness import lm
+from harness.agents import rlhf
+from harness.agents.common import gae, training_flops
+from harness.envs import derive_seed
+from harness.result import MemberResult, RunResult, report_progress, trainer
+from harness.tasks import language
+
+METRICS = ("gold_gain_at_kl", "final_gold_gain", "final_kl", "rm_accuracy")
+
+
+@dataclass(frozen=True)
+class Config:
+    proxy: rlhf.Config = field(default_factory=rlhf.Config)
+    """The policy (``proxy.policy``), its pretraining and the proxy reward model's training."""
+    iterations: int = 40
+    batch: int = 256
+    epochs: int = 2
+    minibatches: int = 4
+    lr: float = 1e-4
+    kl_coef: float = 0.05
+    clip: float = 0.2
+    vf_coef: float = 0.5
+    gae_lambda: float = 0.95
+    kl_budget: float = 2.0
+    """Nats of KL(pi || pi_ref) at which ``gold_gain_at_kl`` reads the curve."""
+    _inject_nan_at: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.proxy, dict):
+            object.__setattr__(self, "proxy", rlhf.Config(**self.proxy))
+        for name in ("iterations", "batch", "epochs", "minibatches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RLHF-PPO Config.{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch % self.minibatches:
+            raise ValueError(f"batch ({self.batch}) must be divisible by minibatches ({self.minibatches})")
+        if self.kl_coef < 0 or self.kl_budget <= 0:
+            raise ValueError(f"kl_coef must be >= 0 and kl_budget > 0, got {self.kl_coef} and {self.kl_budget}")
+
+
+def sequence_kl(logp: Tensor, logp_ref: Tensor, mask: Tensor) -> Tensor:
+    """Per sequence: the sum over its tokens (``mask``) of log pi - log pi_ref. Its mean over sequences drawn
+    from pi is an unbiased estimate of KL(pi || pi_ref) over whole sequences."""
+    return ((logp - logp_ref) * mask).sum(-1)
+
+
+def crossing(kl: Sequence[float], gain: Sequence[float], budget: float) -> float:
+    """The gain where the curve first reaches ``budget`` KL, linear between the points around it (NaN: never)."""
+    for i in range(1, len(kl)):
+        if kl[i] >= budget:
+            lo, hi = kl[i - 1], kl[i]
+            w = 1.0 if hi == lo else (budget - lo) / (hi - lo)
+            return float(gain[i - 1] + min(max(w, 0.0), 1.0) * (gain[i] - gain[i - 1]))
+    return math.nan
+
+
+class Policy(nn.Module):
+    """The LM being trained and its value head."""
+
+    def __init__(self, model: lm.LM, generator: torch.Generator):
+        super().__init__()
+        self.lm = copy.deepcopy(model)
+        self.value = nn.Linear(model.width, 1)
+        with torch.no_grad():
+            self.value.weight.copy_(torch.randn(self.value.weight.shape, generator=generator) * 0.01)
+            self.value.bias.zero_()
+
+    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T) -> log-probs of tokens[:, 1:] (B, T - 1) and values at positions 0..T-2 (B, T - 1)."""
+        h = self.lm.hidden(tokens[:, :-1])
+        logp = F.log_softmax((h @ self.lm.tok.weight.T).float(), -1).gather(-1, tokens[:, 1:, None])[..., 0]
+        return logp, self.value(h)[..., 0]
+
+
+@trainer
+def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
+    """One PPO run per seed against its own proxy (trained as ``rlhf`` trains it), from the pretrained policy."""
+    if torch.device(device).type != "cpu":
+        raise ValueError(f"the RLHF agents run on CPU only (their models are tiny); got device {device!r}")
+    p = cfg.proxy
+    policy, _ = lm.pretrained(p.lm_config(p.policy))
+    trunk, _ = lm.pretrained(p.lm_config(p.rm_size))
+    members = [_train_one(cfg, policy, trunk, int(s)) for s in seeds]
+    return RunResult(members=members, config=asdict(cfg), device=str(device))
+
+
+def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> MemberResult:
+    start = time.perf_counter()
+    proxy = rlhf.train_proxy(cfg.proxy, reference, trunk, seed)
+    rm, rm_accuracy = proxy.model, proxy.accuracy
+    if rm is None:  # the proxy's training diverged: nothing to optimize against
+        return MemberResult(seed=seed, metrics={m: math.nan for m in METRICS}, curve_steps=[0], curve_returns=[math.nan],
+                            initial={}, diverged=True, diverged_step=proxy.diverged_step,
+                            wall_time=time.perf_counter() - start, extra={"diverged_in": "proxy"})
+    torch.manual_seed(derive_seed(seed, "rlhf_ppo/global"))
+    pi = Policy(reference, torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/value")))
+    opt = torch.optim.AdamW(pi.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/samples"))
+    order = np.random.default_rng(derive_seed(seed, "rlhf_ppo/minibatches"))
+    curve_kl, curve_gold, curve_proxy = [], [], []
+    diverged, updates = None, 0
+    for it in range(cfg.iterations + 1):  # the last iteration only measures
+        pi.eval()
+        docs = lm.sample(pi.lm, cfg.batch, gen)
+        with torch.no_grad():
+            old_logp, old_v = pi(docs)
+            ref_logp = lm.token_log_probs(reference, docs)
+            reward = torch.as_tensor(rlhf.scores(rm, docs), dtype=torch.float32)
+        mask = (docs[:, 1:] != language.PAD).float()
+        kl = sequence_kl(old_logp, ref_logp, mask)
+        curve_kl.append(float(kl.mean()))
+        curve_gold.append(float(rlhf.gold(docs).mean()))
+        curve_proxy.append(float(reward.mean()))
+        report_progress(it, cfg.iterations)
+        if it == cfg.iterations:
+            break
+        # per-token rewards: the KL penalty everywhere, the proxy's score at the document's last token
+        last = mask.sum(1).long() - 1
+        r = -cfg.kl_coef * (old_logp - ref_logp) * mask
+        r[torch.arange(len(docs)), last] += reward
+        done = 1.0 - mask  # padding: no bootstrap through it
+        done[torch.arange(len(docs)), last] = 1.0
+        with torch.no_grad():
+            adv = gae(r.T, (old_v * mask).T, done.T, torch.zeros(len(docs)), 1.0, cfg.gae_lambda).T * mask
+            ret = adv + old_v * mask
+            n = mask.sum()
+            mean = adv.sum() / n
+            std = (((adv - mean) * mask).square().sum() / n).sqrt()
+            adv = (adv - mean) / (std + 1e-8) * mask
+        pi.train()
+        size = cfg.batch // cfg.minibatches
+        for _ in range(cfg.epochs):
+            perm = torch.as_tensor(order.permutation(cfg.batch))
+            for k in range(cfg.minibatches):
+                idx = perm[k * size:(k + 1) * size]
+                logp, v = pi(docs[idx])
+                m = mask[idx]
+                ratio = (logp - old_logp[idx]).exp()
+                surrogate = torch.max(-adv[idx] * ratio, -adv[idx] * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
+                loss = ((surrogate + cfg.vf_coef * 0.5 * (v - ret[idx]).square()) * m).sum() / m.sum()
+                updates += 1
+                if cfg._inject_nan_at == updates:
+                    loss = loss * math.nan
+                if not torch.isfinite(loss):
+                    diverged = updates
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(pi.parameters(), 1.0)
+                opt.step()
+            if diverged is not None:
+                break
+        if diverged is not None:
+            break
+    gain = [g - curve_gold[0] for g in curve_gold]
+    n_params = sum(p.numel() for p in pi.parameters())
+    if diverged is not None:
+        metrics = {m: math.nan for m in METRICS}
+        gain = gain + [math.nan] * (cfg.iterations + 1 - len(gain))
+    else:
+        metrics = {"gold_gain_at_kl": crossing(curve_kl, gain, cfg.kl_budget), "final_gold_gain": gain[-1],
+                   "final_kl": curve_kl[-1], "rm_accuracy": rm_accuracy}
+    tokens = updates // cfg.minibatches * cfg.batch * language.MAX_LENGTH // max(1, cfg.epochs)
+    return MemberResult(
+        seed=seed, metrics=metrics, curve_steps=list(range(len(gain))), curve_returns=gain,
+        initial={"gold_gain_at_kl": 0.0, "final_gold_gain": 0.0, "final_kl": 0.0, "rm_accuracy": 0.5},
+        diverged=diverged is not None, diverged_step=diverged, env_steps=0, updates=updates,
+        params={"policy": n_params, "total": n_params},
+        flops=training_flops(n_params, trained=tokens * cfg.epochs), wall_time=time.perf_counter() - start,
+        extra={"curve_x": "PPO iterations", "kl": curve_kl, "gold": curve_gold, "proxy": curve_proxy})

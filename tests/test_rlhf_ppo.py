@@ -1,0 +1,79 @@
+"""harness.agents.rlhf_ppo: PPO with a KL penalty against a proxy reward model; its KL estimator."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from harness import lm
+from harness.agents import rlhf, rlhf_ppo
+
+torch.set_num_threads(1)
+PROXY = rlhf.Config(policy="XS", rm_size="XS", pretrain=lm.Config(steps=300, batch=32, documents=20000, val_documents=500),
+                    pairs=600, val_pairs=200, rm_epochs=1, pool=3000, max_n=256)
+TINY = rlhf_ppo.Config(proxy=PROXY, iterations=10, batch=64, epochs=2, minibatches=4, lr=3e-4, kl_budget=1.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lm_cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HARNESS_LM", str(tmp_path_factory.mktemp("lm")))
+    yield
+    mp.undo()
+
+
+def test_the_kl_estimator_is_unbiased_against_the_exact_kl_of_two_tiny_autoregressive_models():
+    """Vocabulary {a, b, <eos>}, at most 3 tokens: every sequence enumerated for the exact KL; the estimator
+    averaged over sequences drawn from the first model."""
+    rng = np.random.default_rng(0)
+    def table():
+        return {prefix: rng.dirichlet(np.ones(3)) for n in range(3) for prefix in itertools.product((0, 1), repeat=n)}
+    p, q = table(), table()
+
+    def sequences():
+        for n in range(1, 4):  # n tokens, the last <eos> (2) unless the length limit ends it
+            for body in itertools.product((0, 1), repeat=n - 1):
+                yield body + (2,)
+        yield from itertools.product((0, 1), repeat=3)
+
+    def logp(table, seq):
+        # p(token | prefix); at the length limit (3 tokens without <eos>) the sequence simply ends
+        return [math.log(table[seq[:t]][seq[t]]) for t in range(len(seq))]
+    exact = sum(math.exp(sum(logp(p, s))) * (sum(logp(p, s)) - sum(logp(q, s))) for s in sequences())
+    assert sum(math.exp(sum(logp(p, s))) for s in sequences()) == pytest.approx(1.0)
+    draws = []
+    for _ in range(40000):
+        seq: tuple = ()
+        while len(seq) < 3 and (not seq or seq[-1] != 2):
+            seq += (int(rng.choice(3, p=p[seq])),)
+        draws.append(seq)
+    lp = torch.zeros(len(draws), 3)
+    lq = torch.zeros(len(draws), 3)
+    mask = torch.zeros(len(draws), 3)
+    for i, s in enumerate(draws):
+        lp[i, :len(s)], lq[i, :len(s)], mask[i, :len(s)] = torch.tensor(logp(p, s)), torch.tensor(logp(q, s)), 1.0
+    est = rlhf_ppo.sequence_kl(lp, lq, mask)
+    assert abs(float(est.mean()) - exact) < 4 * float(est.std()) / math.sqrt(len(draws))
+    assert exact > 0.05  # the two models differ: the test can fail
+
+
+def test_crossing_interpolates_the_first_time_the_curve_reaches_the_budget():
+    assert rlhf_ppo.crossing([0.0, 0.5, 1.5, 0.8, 3.0], [0.0, 1.0, 3.0, 9.0, 9.0], 1.0) == pytest.approx(2.0)
+    assert math.isnan(rlhf_ppo.crossing([0.0, 0.2, 0.4], [0.0, 1.0, 2.0], 1.0))  # never reached: censored
+
+
+def test_canary_ppo_raises_the_gold_reward_of_a_small_policy_within_its_kl_budget():
+    m = rlhf_ppo.train(TINY, [0]).members[0]
+    assert m.extra["kl"][0] == pytest.approx(0.0, abs=1e-6)  # the first samples come from the reference itself
+    assert m.metrics["gold_gain_at_kl"] > 1.0 and m.metrics["final_kl"] > TINY.kl_budget
+    assert m.curve_steps == list(range(TINY.iterations + 1))
+
+
+def test_ppo_is_deterministic_and_records_a_nan_loss_as_divergence():
+    a, b = rlhf_ppo.train(TINY, [1]).members[0], rlhf_ppo.train(TINY, [1]).members[0]
+    assert a.metrics == b.metrics and a.extra["kl"] == b.extra["kl"]
+    bad = rlhf_ppo.train(rlhf_ppo.Config(**{**TINY.__dict__, "_inject_nan_at": 5}), [1]).members[0]
+    assert bad.diverged and bad.diverged_step == 5 and all(math.isnan(v) for v in bad.metrics.values())
+    with pytest.raises(ValueError, match="divisible by minibatches"):
+        rlhf_ppo.Config(batch=10, minibatches=4)
