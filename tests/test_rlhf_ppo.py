@@ -77,3 +77,5 @@ def test_ppo_is_deterministic_and_records_a_nan_loss_as_divergence():
     assert bad.diverged and bad.diverged_step == 5 and all(math.isnan(v) for v in bad.metrics.values())
     with pytest.raises(ValueError, match="divisible by minibatches"):
         rlhf_ppo.Config(batch=10, minibatches=4)
+    with pytest.raises(ValueError, match="reward must be 'proxy' or 'gold'"):
+        rlhf_ppo.Config(reward="human")

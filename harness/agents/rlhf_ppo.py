@@ -63,6 +63,9 @@ class Config:
     gae_lambda: float = 0.95
     kl_budget: float = 2.0
     """Nats of KL(pi || pi_ref) at which ``gold_gain_at_kl`` reads the curve."""
+    reward: str = "proxy"
+    """"proxy": the trained proxy's score (RLHF); "gold": the gold reward itself (an oracle reward model, to
+    validate the optimizer apart from the proxy's errors)."""
     _inject_nan_at: int | None = None
 
     def __post_init__(self) -> None:
@@ -73,6 +76,8 @@ class Config:
                 raise ValueError(f"RLHF-PPO Config.{name} must be >= 1, got {getattr(self, name)}")
         if self.batch % self.minibatches:
             raise ValueError(f"batch ({self.batch}) must be divisible by minibatches ({self.minibatches})")
+        if self.reward not in ("proxy", "gold"):
+            raise ValueError(f"reward must be 'proxy' or 'gold', got {self.reward!r}")
         if self.kl_coef < 0 or self.kl_budget <= 0:
             raise ValueError(f"kl_coef must be >= 0 and kl_budget > 0, got {self.kl_coef} and {self.kl_budget}")
 
@@ -144,11 +149,12 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
         with torch.no_grad():
             old_logp, old_v = pi(docs)
             ref_logp = lm.token_log_probs(reference, docs)
-            reward = torch.as_tensor(rlhf.scores(rm, docs), dtype=torch.float32)
+            gold = rlhf.gold(docs)
+            reward = torch.as_tensor(rlhf.scores(rm, docs) if cfg.reward == "proxy" else gold, dtype=torch.float32)
         mask = (docs[:, 1:] != language.PAD).float()
         kl = sequence_kl(old_logp, ref_logp, mask)
         curve_kl.append(float(kl.mean()))
-        curve_gold.append(float(rlhf.gold(docs).mean()))
+        curve_gold.append(float(gold.mean()))
         curve_proxy.append(float(reward.mean()))
         report_progress(it, cfg.iterations)
         if it == cfg.iterations:
