@@ -123,8 +123,8 @@ class ClaimSpec:
     and labels an INCONCLUSIVE metric UNDERPOWERED when the MDE exceeds it."""
 
     FIELDS = ("axis", "metrics", "margin", "threshold", "blocks", "random_score", "reference_score", "scale",
-              "contrast", "conjunction", "law", "law_beside", "derive", "over", "per_block", "controls", "reach", "learned",
-              "ceiling", "paper_effect")
+              "contrast", "conjunction", "law", "law_beside", "derive", "over", "per_block", "controls", "reach",
+              "learned", "ceiling", "paper_effect")
     OPTIONAL = ("law", "law_beside", "derive", "over", "per_block", "controls", "reach", "ceiling", "paper_effect")
     """Fields left out of ``to_dict`` (and so of the spec hash) while unset: specs that predate them keep
     their hash, and their records stay valid."""
@@ -345,8 +345,8 @@ _LABEL = re.compile(r"(?:^[ \t]*|(?<=[.;!?])[ \t]+)[*_]*(?P<name>[A-Za-z][A-Za-z
 
 
 def parse_docstring(doc: str | None, where: str = "") -> dict[str, str]:
-    """statement (the first paragraph), source, source status, departures, pilot, gates, reading: the labelled paragraphs
-    of a claim docstring ("Gates:" says where the learning gate, ceiling and paper effect come from; "Source
+    """statement (the first paragraph), source, source status, departures, pilot, gates, reading: the labelled
+    paragraphs of a claim docstring ("Gates:" says where the learning gate, ceiling and paper effect come from; "Source
     status:" begins with one of ``SOURCE_STATUSES``), and its text.
 
     A label opens its paragraph at the start of a line, or after the end of a sentence on the same line

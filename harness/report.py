@@ -705,7 +705,8 @@ def _law_text(law: Mapping[str, Any], metric: str) -> str:
     """A fitted power law (``verdict._law``), its exponent over seeds and that exponent's t-interval."""
     per_doubling = (f"; {_num_zero(400 * law['exponent'] * math.log10(2))} Elo per doubling"
                     if metric in ELO_METRICS else "")
-    return (f"{law.get('of', metric)} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · {law['x']}^{_num_zero(law['b'])} "
+    return (f"{law.get('of', metric)} = {_fmt(law.get('floor'))} + {_fmt(law['a'])} · "
+            f"{law['x']}^{_num_zero(law['b'])} "
             f"(R² {_fmt(law.get('r2'), 2)}, level means); exponent over seeds {_num_zero(law['exponent'])}, "
             f"{law['level']:.0%} t-interval [{_num_zero(law['ci'][0])}, {_num_zero(law['ci'][1])}]{per_doubling}")
 

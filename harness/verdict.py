@@ -121,8 +121,8 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
                    for m, d in spec.metrics.items()]
     else:
         results = judge(spec, rows, all_levels, alpha=alpha, permutations=permutations)
-    overall = (_conjunction(results, spec, rows) if spec.conjunction and not problems and not design.get("plumbing_only")
-               else None)
+    judged = spec.conjunction and not problems and not design.get("plumbing_only")
+    overall = _conjunction(results, spec, rows) if judged else None
     return {
         "format": SUMMARY_FORMAT, "claim": design["claim"], "budget": design["budget"], "doc": design["doc"],
         "spec": spec.to_dict(), "spec_hash": spec.hash, "levels": design["levels"], "all_levels": design["all_levels"],
@@ -154,7 +154,8 @@ def carry_history(summary: dict[str, Any], previous: Mapping[str, Any] | None) -
         return
     summary["first_spec_hash"] = summary["spec_hash"]
     summary["previous_design"] = {
-        "spec_hash": previous.get("spec_hash"), "newest_record": (previous.get("provenance") or {}).get("newest_record"),
+        "spec_hash": previous.get("spec_hash"),
+        "newest_record": (previous.get("provenance") or {}).get("newest_record"),
         "verdicts": {m["metric"]: m["verdict"] for m in previous.get("metrics", ())}}
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.claim import DOC_LABELS, OPTIONAL_DOC_LABELS, SOURCE_STATUSES, ClaimSpecError, parse_docstring, source_status
+from harness.claim import (DOC_LABELS, OPTIONAL_DOC_LABELS, SOURCE_STATUSES, ClaimSpecError, parse_docstring,
+                           source_status)
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"statement": "Wider is better.", "source": "A et al. 2024, arXiv:1.", "departures": "fewer steps.",

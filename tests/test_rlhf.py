@@ -10,8 +10,9 @@ from harness import lm
 from harness.agents import rlhf
 
 torch.set_num_threads(1)
-TINY = rlhf.Config(policy="XS", rm_size="XS", pretrain=lm.Config(steps=300, batch=32, documents=20000, val_documents=500),
-                   pairs=600, val_pairs=200, rm_epochs=1, pool=3000, max_n=256)
+TINY = rlhf.Config(policy="XS", rm_size="XS",
+                   pretrain=lm.Config(steps=300, batch=32, documents=20000, val_documents=500), pairs=600,
+                   val_pairs=200, rm_epochs=1, pool=3000, max_n=256)
 
 
 @pytest.fixture(scope="module", autouse=True)

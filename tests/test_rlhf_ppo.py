@@ -10,8 +10,9 @@ from harness import lm
 from harness.agents import rlhf, rlhf_ppo
 
 torch.set_num_threads(1)
-PROXY = rlhf.Config(policy="XS", rm_size="XS", pretrain=lm.Config(steps=300, batch=32, documents=20000, val_documents=500),
-                    pairs=600, val_pairs=200, rm_epochs=1, pool=3000, max_n=256)
+PROXY = rlhf.Config(policy="XS", rm_size="XS",
+                    pretrain=lm.Config(steps=300, batch=32, documents=20000, val_documents=500), pairs=600,
+                    val_pairs=200, rm_epochs=1, pool=3000, max_n=256)
 TINY = rlhf_ppo.Config(proxy=PROXY, iterations=10, batch=64, epochs=2, minibatches=4, lr=3e-4, kl_budget=1.0)
 
 

@@ -133,8 +133,8 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
     proxy = rlhf.train_proxy(cfg.proxy, reference, trunk, seed)
     rm, rm_accuracy = proxy.model, proxy.accuracy
     if rm is None:  # the proxy's training diverged: nothing to optimize against
-        return MemberResult(seed=seed, metrics={m: math.nan for m in METRICS}, curve_steps=[0], curve_returns=[math.nan],
-                            initial={}, diverged=True, diverged_step=proxy.diverged_step,
+        return MemberResult(seed=seed, metrics={m: math.nan for m in METRICS}, curve_steps=[0],
+                            curve_returns=[math.nan], initial={}, diverged=True, diverged_step=proxy.diverged_step,
                             wall_time=time.perf_counter() - start, extra={"diverged_in": "proxy"})
     torch.manual_seed(derive_seed(seed, "rlhf_ppo/global"))
     pi = Policy(reference, torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/value")))
