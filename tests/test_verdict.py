@@ -262,6 +262,12 @@ def test_a_new_spec_whose_sweep_shares_no_record_is_a_redesign_and_restarts_the_
     more = summary("c", ["k3", "k4", "k5"], "REPRODUCED")  # a level added to it later: the history stays
     carry_history(more, redesigned)
     assert more["first_spec_hash"] == "c" and more["previous_design"] == redesigned["previous_design"]
+    design, lookups = make({"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed"},
+                           noisy({1: 0.0, 2: 1.0}))
+    lines = report._claim_section({**assess_claim(design, lookups, alpha=0.05), "claim": "c",
+                                   "previous_design": redesigned["previous_design"]})
+    assert any(line.startswith("- **Redesigned**: this sweep replaced an earlier design (spec b, records up to "
+                               "2026-12-01: `m` INCONCLUSIVE)") for line in lines)
     rerun = summary("c", ["k6", "k7", "k8"], "REPRODUCED")  # the same spec, every run recomputed (new code)
     carry_history(rerun, more)
     assert rerun["first_spec_hash"] == "c" and rerun["previous_design"] == redesigned["previous_design"]
