@@ -205,11 +205,11 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
     else:
         metrics = {"gold_gain_at_kl": crossing(curve_kl, gain, cfg.kl_budget), "final_gold_gain": gain[-1],
                    "final_kl": curve_kl[-1], "rm_accuracy": rm_accuracy}
-    tokens = updates // cfg.minibatches * cfg.batch * language.MAX_LENGTH // max(1, cfg.epochs)
+    tokens = updates * (cfg.batch // cfg.minibatches) * language.MAX_LENGTH  # every update's minibatch, padded
     return MemberResult(
         seed=seed, metrics=metrics, curve_steps=list(range(len(gain))), curve_returns=gain,
         initial={"gold_gain_at_kl": 0.0, "final_gold_gain": 0.0, "final_kl": 0.0, "rm_accuracy": 0.5},
         diverged=diverged is not None, diverged_step=diverged, env_steps=0, updates=updates,
         params={"policy": n_params, "total": n_params},
-        flops=training_flops(n_params, trained=tokens * cfg.epochs), wall_time=time.perf_counter() - start,
+        flops=training_flops(n_params, trained=tokens), wall_time=time.perf_counter() - start,
         extra={"curve_x": "PPO iterations", "kl": curve_kl, "gold": curve_gold, "proxy": curve_proxy})
