@@ -9,6 +9,7 @@ DVC stage) both call it, so they cannot disagree. The statistics themselves live
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
@@ -224,13 +225,11 @@ def _conjunction(results: list[MetricVerdict], spec: ClaimSpec, rows: list[dict[
     ps = [r.stats.get("p_opposite" if r.verdict == trend.CONTRADICTED else "p") for r in results]
     p = max(ps) if all(v is not None for v in ps) else None
     agreement = []
-    names = list(spec.metrics)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            x, y = (np.array([_oriented(spec, m, r["metrics"].get(m, math.nan)) for r in rows]) for m in (a, b))
-            ok = np.isfinite(x) & np.isfinite(y)
-            tau = float(kendalltau(x[ok], y[ok]).statistic) if ok.sum() >= 2 else math.nan
-            agreement.append({"metrics": [a, b], "tau_b": None if math.isnan(tau) else tau, "runs": int(ok.sum())})
+    for a, b in itertools.combinations(spec.metrics, 2):
+        x, y = (np.array([_oriented(spec, m, r["metrics"].get(m, math.nan)) for r in rows]) for m in (a, b))
+        ok = np.isfinite(x) & np.isfinite(y)
+        tau = float(kendalltau(x[ok], y[ok]).statistic) if ok.sum() >= 2 else math.nan
+        agreement.append({"metrics": [a, b], "tau_b": None if math.isnan(tau) else tau, "runs": int(ok.sum())})
     return {"verdict": verdict, "p": p, "metrics": [r.metric for r in results],
             "gated": any((r.stats.get("gates") or {}).get("failed") for r in results), "agreement": agreement}
 

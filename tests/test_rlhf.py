@@ -15,12 +15,7 @@ TINY = rlhf.Config(policy="XS", rm_size="XS",
                    val_pairs=200, rm_epochs=1, pool=3000, max_n=256)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def lm_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HARNESS_LM", str(tmp_path_factory.mktemp("lm")))  # the agent finds its LMs through the cache
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("lm_cache")  # tests/conftest.py
 
 
 def _brute_force(docs, proxy, gold, n):

@@ -16,12 +16,7 @@ PROXY = rlhf.Config(policy="XS", rm_size="XS",
 TINY = rlhf_ppo.Config(proxy=PROXY, iterations=10, batch=64, epochs=2, minibatches=4, lr=3e-4, kl_budget=1.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def lm_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HARNESS_LM", str(tmp_path_factory.mktemp("lm")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("lm_cache")  # tests/conftest.py
 
 
 def test_the_kl_estimator_is_unbiased_against_the_exact_kl_of_two_tiny_autoregressive_models():

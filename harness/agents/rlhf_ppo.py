@@ -17,8 +17,8 @@ episode is one document and ends at its <eos> (or at the context's end).
 The KL from the reference (``sequence_kl``): per sampled document, the sum over its tokens of
 log pi(x_t) - log pi_ref(x_t), averaged over the batch: an unbiased estimate of KL(pi || pi_ref) because the
 documents are drawn from pi (tests/test_rlhf_ppo.py checks it against the exact KL of two tiny
-autoregressive models enumerated over every sequence). Each iteration records the KL and the mean gold and
-proxy rewards of its samples (before its update): the curve of gold gain against KL.
+autoregressive models enumerated over every sequence). Each iteration records the KL and the mean gold reward
+and optimized reward of its samples (before its update): the curve of gold gain against KL.
 
 Metrics: ``gold_gain_at_kl`` (the gold gain where the curve first reaches ``kl_budget`` nats, interpolated
 linearly between the two iterations around it; NaN, censored, if it never gets there), ``final_kl``,
@@ -141,7 +141,7 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
     opt = torch.optim.AdamW(pi.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/samples"))
     order = np.random.default_rng(derive_seed(seed, "rlhf_ppo/minibatches"))
-    curve_kl, curve_gold, curve_proxy = [], [], []
+    curve_kl, curve_gold, curve_reward = [], [], []
     diverged, updates = None, 0
     for it in range(cfg.iterations + 1):  # the last iteration only measures
         pi.eval()
@@ -155,46 +155,13 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
         kl = sequence_kl(old_logp, ref_logp, mask)
         curve_kl.append(float(kl.mean()))
         curve_gold.append(float(gold.mean()))
-        curve_proxy.append(float(reward.mean()))
+        curve_reward.append(float(reward.mean()))
         report_progress(it, cfg.iterations)
         if it == cfg.iterations:
             break
-        # per-token rewards: the KL penalty everywhere, the proxy's score at the document's last token
-        last = mask.sum(1).long() - 1
-        r = -cfg.kl_coef * (old_logp - ref_logp) * mask
-        r[torch.arange(len(docs)), last] += reward
-        done = 1.0 - mask  # padding: no bootstrap through it
-        done[torch.arange(len(docs)), last] = 1.0
-        with torch.no_grad():
-            adv = gae(r.T, (old_v * mask).T, done.T, torch.zeros(len(docs)), 1.0, cfg.gae_lambda).T * mask
-            ret = adv + old_v * mask
-            n = mask.sum()
-            mean = adv.sum() / n
-            std = (((adv - mean) * mask).square().sum() / n).sqrt()
-            adv = (adv - mean) / (std + 1e-8) * mask
+        adv, ret = _advantages(old_logp, ref_logp, old_v, reward, mask, cfg)
         pi.train()
-        size = cfg.batch // cfg.minibatches
-        for _ in range(cfg.epochs):
-            perm = torch.as_tensor(order.permutation(cfg.batch))
-            for k in range(cfg.minibatches):
-                idx = perm[k * size:(k + 1) * size]
-                logp, v = pi(docs[idx])
-                m = mask[idx]
-                ratio = (logp - old_logp[idx]).exp()
-                surrogate = torch.max(-adv[idx] * ratio, -adv[idx] * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
-                loss = ((surrogate + cfg.vf_coef * 0.5 * (v - ret[idx]).square()) * m).sum() / m.sum()
-                updates += 1
-                if cfg._inject_nan_at == updates:
-                    loss = loss * math.nan
-                if not torch.isfinite(loss):
-                    diverged = updates
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(pi.parameters(), 1.0)
-                opt.step()
-            if diverged is not None:
-                break
+        updates, diverged = _update(pi, opt, docs, old_logp, adv, ret, mask, cfg, order, updates)
         if diverged is not None:
             break
     gain = [g - curve_gold[0] for g in curve_gold]
@@ -212,4 +179,49 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
         diverged=diverged is not None, diverged_step=diverged, env_steps=0, updates=updates,
         params={"policy": n_params, "total": n_params},
         flops=training_flops(n_params, trained=tokens), wall_time=time.perf_counter() - start,
-        extra={"curve_x": "PPO iterations", "kl": curve_kl, "gold": curve_gold, "proxy": curve_proxy})
+        extra={"curve_x": "PPO iterations", "kl": curve_kl, "gold": curve_gold, "reward": curve_reward})
+
+
+def _advantages(logp: Tensor, ref_logp: Tensor, values: Tensor, reward: Tensor, mask: Tensor,
+                cfg: Config) -> tuple[Tensor, Tensor]:
+    """Whitened GAE advantages and value targets (B, T - 1) of one batch: the KL penalty at every token, the
+    document's reward at its last token; padding carries nothing and bootstraps nothing."""
+    rows = torch.arange(len(mask))
+    last = mask.sum(1).long() - 1
+    r = -cfg.kl_coef * (logp - ref_logp) * mask
+    r[rows, last] += reward
+    done = 1.0 - mask
+    done[rows, last] = 1.0
+    with torch.no_grad():
+        adv = gae(r.T, (values * mask).T, done.T, torch.zeros(len(mask)), 1.0, cfg.gae_lambda).T * mask
+        ret = adv + values * mask
+        n = mask.sum()
+        mean = adv.sum() / n
+        std = (((adv - mean) * mask).square().sum() / n).sqrt()
+    return (adv - mean) / (std + 1e-8) * mask, ret
+
+
+def _update(pi: Policy, opt: torch.optim.Optimizer, docs: Tensor, old_logp: Tensor, adv: Tensor, ret: Tensor,
+            mask: Tensor, cfg: Config, order: np.random.Generator, updates: int) -> tuple[int, int | None]:
+    """``epochs`` x ``minibatches`` PPO steps on one batch; returns the update count and the update whose loss
+    was not finite (None: none was, and every step was taken)."""
+    size = cfg.batch // cfg.minibatches
+    for _ in range(cfg.epochs):
+        perm = torch.as_tensor(order.permutation(cfg.batch))
+        for k in range(cfg.minibatches):
+            idx = perm[k * size:(k + 1) * size]
+            logp, v = pi(docs[idx])
+            m = mask[idx]
+            ratio = (logp - old_logp[idx]).exp()
+            surrogate = torch.max(-adv[idx] * ratio, -adv[idx] * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
+            loss = ((surrogate + cfg.vf_coef * 0.5 * (v - ret[idx]).square()) * m).sum() / m.sum()
+            updates += 1
+            if cfg._inject_nan_at == updates:
+                loss = loss * math.nan
+            if not torch.isfinite(loss):
+                return updates, updates
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(pi.parameters(), 1.0)
+            opt.step()
+    return updates, None
