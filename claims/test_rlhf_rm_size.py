@@ -47,7 +47,7 @@ from harness.agents import rlhf
                    law="params", ceiling=3.26, paper_effect="unknown")
 @pytest.mark.parametrize("rm_size", ["XS", "S", "M", "L"])
 def test_rlhf_rm_size(rm_size, seeds, settings, device, record):
-    cfg = rlhf.Config(policy="S", rm_size=rm_size, pretrain=lm.Config(**settings.pretrain), pairs=settings.pairs,
-                      val_pairs=settings.val_pairs, rm_epochs=settings.rm_epochs, pool=settings.pool,
-                      max_n=settings.max_n)
+    cfg = rlhf.Config(policy=settings.policy, rm_size=rm_size, pretrain=lm.Config(**settings.pretrain),
+                      pairs=settings.pairs, val_pairs=settings.val_pairs, rm_epochs=settings.rm_epochs,
+                      pool=settings.pool, max_n=settings.max_n)
     record(rlhf.train(cfg, seeds, device))

@@ -93,6 +93,9 @@ class Settings(Mapping[str, Any]):
         self._read.add(key)
         return self._values.get(key, default)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
     def __iter__(self) -> Iterator[str]:
         self._read.update(self._values)
         return iter(self._values)

@@ -1,7 +1,8 @@
 """python -m harness {list,data,verdict,report,show,gc,verify,plan}: the DVC stages' entry points and a look at results.
 
 - ``list``: the claims in params.yaml, their agent, settings at the budget and record status.
-- ``data``: build (or find) the offline datasets that the claims' settings at the budget name (``data:``).
+- ``data``: build (or find) the offline datasets (``data:``) and pretrained LMs (``pretrain:``) that the claims'
+  settings at the budget name (``--kind offline``, the default, or ``lm``).
 - ``verdict [CLAIM ...]``: records -> ``reports/<budget>/claims/<id>.json`` (the committed summaries), for
   each claim whose design was written by a run (``results/<budget>/claims/<id>.json``).
 - ``report``: summaries -> ``reports/<budget>/report.md``, figures and ``verdicts.json``.
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("list", "data", "verdict", "report", "show", "status", "gc", "verify"):
         p = sub.add_parser(name)
         _common(p)
+        if name == "data":
+            p.add_argument("--kind", choices=("offline", "lm"), default="offline",
+                           help="the offline datasets (default) or the pretrained LMs")
         if name == "verdict":
             p.add_argument("claims", nargs="*", help="default: every claim in params.yaml")
         if name == "show":
@@ -140,10 +144,14 @@ def project_dir(args) -> Path:
     return Path(args.params).parent
 
 
-def data_root(args) -> Path:
-    """Where the offline datasets are: harness.offline's ``root_dir()``, at the project root when the project
-    was found above the working directory (its default, data/offline, is relative to the working directory)."""
-    from harness.offline import root_dir
+def data_root(args, kind: str = "offline") -> Path:
+    """Where the offline datasets (``kind`` "offline": harness.offline's ``root_dir()``) or the pretrained LMs
+    ("lm": harness.lm's) are, at the project root when the project was found above the working directory (their
+    defaults, data/offline and data/lm, are relative to the working directory)."""
+    if kind == "offline":
+        from harness.offline import root_dir
+    else:
+        from harness.lm import root_dir
     root = root_dir()
     found = getattr(args, "found_root", None)
     return found / root if found is not None and not root.is_absolute() else root
@@ -294,8 +302,15 @@ def cmd_list(args, params: Params, budget: str) -> int:
 
 
 def cmd_data(args, params: Params, budget: str) -> int:
-    """Build (or find) the datasets of the claims at ``budget``; ``data/offline-<budget>.json`` indexes them (the
-    DVC stage's output, committed, so that a fresh clone with committed records needs no dataset)."""
+    """Build (or find) what the claims at ``budget`` start from: the offline datasets their settings name
+    (``data:``), or with ``--kind lm`` the pretrained LMs of the RLHF claims (``pretrain:``).
+    ``data/offline-<budget>.json`` and ``data/lm-<budget>.json`` index them (the DVC stages' outputs, committed,
+    so that a fresh clone with committed records needs neither)."""
+    (_data_offline if args.kind == "offline" else _data_lm)(args, params, budget)
+    return 0
+
+
+def _data_offline(args, params: Params, budget: str) -> None:
     from harness.offline import DataConfig, dataset
     from harness.records import atomic_write_json
 
@@ -318,7 +333,44 @@ def cmd_data(args, params: Params, budget: str) -> int:
     if not built:
         print(f"no claim sets `data:` at budget {budget}")
     atomic_write_json(root.parent / f"offline-{budget}.json", {"claims": index, "datasets": built})
-    return 0
+
+
+LM_FIELDS = ("policy", "rm_size")
+"""The fields of an RLHF config (harness/agents/rlhf.py) that name a pretrained LM: a unit's LMs are its values
+of these, parametrized or from its settings, else the config's defaults."""
+
+
+def _data_lm(args, params: Params, budget: str) -> None:
+    from harness import design as designs
+    from harness import lm
+    from harness.agents import rlhf
+    from harness.records import atomic_write_json
+
+    root = data_root(args, "lm")
+    built: dict[str, dict[str, Any]] = {}
+    index: dict[str, dict[str, str]] = {}
+    for claim in params.claims:
+        settings = params.settings(claim, budget)
+        if "pretrain" not in settings:
+            continue
+        units = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim].units
+        sizes = sorted({u.params.get(f, settings.get(f, getattr(rlhf.Config(), f))) for u in units
+                        for f in LM_FIELDS}, key=list(lm.PRESETS).index)
+        index[claim] = {}
+        for size in sizes:
+            cfg = lm.Config(**{**settings["pretrain"], "size": size})
+            if cfg.key not in built:
+                _, card = lm.pretrained(cfg, root)
+                built[cfg.key] = {"size": size, "parameters": card["parameters"], "val_loss": card["val_loss"],
+                                  "language_entropy": card["language_entropy"],
+                                  "well_formed": card["samples"]["well_formed"]}
+                print(f"{root / cfg.key}: LM {size}, {card['parameters']:,} parameters, validation loss "
+                      f"{card['val_loss']:.4f} (card: {root / cfg.key / 'card.md'})")
+            index[claim][size] = cfg.key
+        print(f"{claim}: LMs {', '.join(f'{s} {k}' for s, k in index[claim].items())}")
+    if not built:
+        print(f"no claim sets `pretrain:` at budget {budget}")
+    atomic_write_json(root.parent / f"lm-{budget}.json", {"claims": index, "models": built})
 
 
 def cmd_verdict(args, params: Params, budget: str) -> int:
@@ -483,6 +535,8 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     from harness.records import cpu_kind
     if getattr(args, "found_root", None) is not None and "HARNESS_DATA" not in os.environ:
         os.environ["HARNESS_DATA"] = str(data_root(args))  # the runs' offline datasets, for the workers too
+    if getattr(args, "found_root", None) is not None and "HARNESS_LM" not in os.environ:
+        os.environ["HARNESS_LM"] = str(data_root(args, "lm"))
     if not committed:
         print(f"error: no claim designs under {Path(args.results) / budget / 'claims'}"
               + (f" for {args.claim}" if args.claim else "") + "; run the claims first", file=sys.stderr)

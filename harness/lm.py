@@ -15,22 +15,19 @@ each model's card shows it beside the language's own entropy on the same documen
 probabilities, ``language.log_prob``), the floor no model can go below.
 
 ``pretrained(cfg)`` builds or reuses one model: the cache directory is named by a hash of the config and of
-the code that makes it (this file and every harness module it imports: ``harness.identity``), written to a
-temporary directory, renamed into place, and guarded by a file lock, as datasets are. Weights are saved as a
+the code that makes it (this file and every harness module it imports: ``harness.identity``) and built once
+(``harness.cache.built``: in a temporary directory renamed into place, under a file lock). Weights are saved as a
 state dict and loaded with ``torch.load(weights_only=True)`` (no pickle of code). Layout of
 ``<root>/<key>/``: ``model.pt``, ``card.json`` (config, parameters, losses, samples' gold reward and parse
 rate, build time) and ``card.md``.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
 import os
 import pickle
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,12 +38,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harness.cache import built
 from harness.envs import derive_seed
 from harness.tasks import language
 
 PRESETS = {"XS": (32, 1, 2), "S": (64, 2, 4), "M": (128, 3, 4), "L": (256, 4, 8)}
 """size -> (width, layers, heads)."""
 FORMAT = 1
+NEVER_NEXT = (language.PAD, language.BOS)
+"""Tokens no document continues with: padding (only after <eos>) and <bos> (only first). Their logits are -inf in
+every next-token distribution, so that sampling, scoring and training share one support (a policy trained by RL
+could otherwise drift onto tokens whose log-probability the losses mask out, and never be pushed back)."""
 
 
 @dataclass(frozen=True)
@@ -142,18 +144,25 @@ class LM(nn.Module):
     def new_caches(self) -> list[list[Tensor]]:
         return [[] for _ in self.blocks]
 
+    def logits(self, h: Tensor) -> Tensor:
+        """Hidden states (..., width) -> next-token logits (..., vocab), float32: the output layer is the token
+        embedding; ``NEVER_NEXT`` get -inf."""
+        return (h @ self.tok.weight.T).float().index_fill(-1, torch.tensor(NEVER_NEXT), -math.inf)
+
     def forward(self, tokens: Tensor) -> Tensor:
-        """(B, T) -> (B, T, vocab) next-token logits (the output layer is the token embedding)."""
-        return self.hidden(tokens) @ self.tok.weight.T
+        """(B, T) -> (B, T, vocab) next-token logits."""
+        return self.logits(self.hidden(tokens))
 
 
 def parameters(size: str) -> int:
     return sum(p.numel() for p in LM(size).parameters())
 
 
-def token_log_probs(model: LM, tokens: Tensor) -> Tensor:
-    """(B, T) -> (B, T - 1): log p(tokens[:, t + 1] | tokens[:, :t + 1]); 0 where the target is padding."""
-    logp = F.log_softmax(model(tokens[:, :-1]).float(), -1).gather(-1, tokens[:, 1:, None])[..., 0]
+def token_log_probs(model: LM, tokens: Tensor, h: Tensor | None = None) -> Tensor:
+    """(B, T) -> (B, T - 1): log p(tokens[:, t + 1] | tokens[:, :t + 1]); 0 where the target is padding. ``h``:
+    the model's hidden states of ``tokens[:, :-1]``, if already computed."""
+    h = model.hidden(tokens[:, :-1]) if h is None else h
+    logp = F.log_softmax(model.logits(h), -1).gather(-1, tokens[:, 1:, None])[..., 0]
     return logp.masked_fill(tokens[:, 1:] == language.PAD, 0.0)
 
 
@@ -170,7 +179,7 @@ def sample(model: LM, n: int, generator: torch.Generator, temperature: float = 1
     done = torch.zeros(n, dtype=torch.bool)
     caches = model.new_caches()  # keys and values of the positions decoded so far: one position per step
     for t in range(1, language.MAX_LENGTH):
-        logits = (model.hidden(out[:, t - 1:t], caches, at=t - 1)[:, -1] @ model.tok.weight.T).float() / temperature
+        logits = model.logits(model.hidden(out[:, t - 1:t], caches, at=t - 1)[:, -1]) / temperature
         nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator)[:, 0]
         out[:, t] = torch.where(done, language.PAD, nxt)
         done |= nxt == language.EOS
@@ -205,10 +214,9 @@ def pretrain(cfg: Config) -> tuple[LM, dict[str, Any]]:
     def val_loss() -> float:
         model.eval()
         with torch.no_grad():
-            out = float(sum(loss(model, val[i:i + 500]) * (val[i:i + 500, 1:] != language.PAD).sum()
-                            for i in range(0, len(val), 500)) / (val[:, 1:] != language.PAD).sum())
+            total = sum(float(token_log_probs(model, val[i:i + 500]).sum()) for i in range(0, len(val), 500))
         model.train()
-        return out
+        return -total / int((val[:, 1:] != language.PAD).sum())
 
     diverged = None
     for step in range(1, cfg.steps + 1):
@@ -230,12 +238,13 @@ def pretrain(cfg: Config) -> tuple[LM, dict[str, Any]]:
     model.eval()
     samples = sample(model, 1000, torch.Generator().manual_seed(derive_seed(cfg.seed, "lm/samples")))
     parses = [language.parse(s.tolist()) for s in samples]
+    gold = [language.reward_of(p) for p in parses]
     card = {"format": FORMAT, "key": cfg.key, "config": asdict(cfg), "parameters": parameters(cfg.size),
             "val_loss": curve[-1]["val_loss"] if curve and diverged is None else math.nan,
             "language_entropy": language_entropy(val_docs), "diverged_step": diverged, "curve": curve,
             "samples": {"n": len(parses), "well_formed": float(np.mean([p.violations == 0 and p.finished
                                                                             for p in parses])),
-                        "gold_reward_mean": float(np.mean([language.gold_reward(s.tolist()) for s in samples])),
+                        "gold_reward_mean": float(np.mean(gold)),
                         "examples": [language.decode(s.tolist()) for s in samples[:3]]},
             "build_seconds": round(time.perf_counter() - start, 1)}
     return model, card
@@ -256,28 +265,15 @@ def root_dir() -> Path:
 def pretrained(cfg: Config, root: str | Path | None = None) -> tuple[LM, dict[str, Any]]:
     """The pretrained model of ``cfg`` and its card: loaded from ``<root>/<cfg.key>``, built there first if absent."""
     root = Path(root) if root is not None else root_dir()
-    path = root / cfg.key
-    if not (path / "card.json").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / f".{cfg.key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait, then reuse
-            if not (path / "card.json").exists():
-                _build(cfg, path)
-    return load(path)
 
-
-def _build(cfg: Config, path: Path) -> None:
-    torch.set_num_threads(1)
-    model, card = pretrain(cfg)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    try:
+    def build(tmp: Path) -> None:
+        torch.set_num_threads(1)
+        model, card = pretrain(cfg)
         torch.save(model.state_dict(), tmp / "model.pt")
-        (tmp / "card.json").write_text(json.dumps(card, indent=1) + "\n")
         (tmp / "card.md").write_text(card_markdown(card))
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+
+    return load(built(root, cfg.key, build))
 
 
 def load(path: str | Path) -> tuple[LM, dict[str, Any]]:

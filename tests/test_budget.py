@@ -114,7 +114,9 @@ def test_every_problem_is_reported_once_in_its_own_paragraph(tmp_path):
 def test_agent_settings_are_free(tmp_path):
     """Keys of claims.<id>.<budget> other than the harness keys are the agent's: any value passes here."""
     params = load_edited(tmp_path, _set("claims", "toy_trend", "quick", "colour", value={"any": ["thing", 1.5]}))
-    assert params.settings("toy_trend", "quick").to_dict()["colour"] == {"any": ["thing", 1.5]}
+    settings = params.settings("toy_trend", "quick")
+    assert settings.to_dict()["colour"] == {"any": ["thing", 1.5]}
+    assert "colour" in settings and "nothing" not in settings  # `in` asks, it does not raise
 
 
 def test_harness_keys_accept_null_as_unset(tmp_path):

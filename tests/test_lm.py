@@ -1,4 +1,5 @@
 """harness.lm: tiny causal LMs on the synthetic language, pretrained and cached (deterministic, no pickle)."""
+import copy
 import json
 
 import numpy as np
@@ -68,5 +69,24 @@ def test_decoding_with_the_cache_gives_the_logits_of_the_whole_prefix(built):
     caches = model.new_caches()
     with torch.no_grad():
         full = model(docs)
-        stepwise = torch.cat([model.hidden(docs[:, t:t + 1], caches, at=t) @ model.tok.weight.T for t in range(10)], 1)
+        stepwise = torch.cat([model.logits(model.hidden(docs[:, t:t + 1], caches, at=t)) for t in range(10)], 1)
     assert torch.allclose(full, stepwise, atol=1e-5)
+
+
+def test_padding_and_bos_are_never_sampled_or_scored_inside_a_document(built):
+    """RL moved a policy onto <pad> and <bos> (masked out of every loss, so never pushed back): their logits are
+    -inf, so even a model that favours them does not write them."""
+    _, (model, _) = built
+    tilted = copy.deepcopy(model)
+    docs = lm.sample(model, 200, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        direction = model.hidden(docs).mean((0, 1))
+        for t in lm.NEVER_NEXT:
+            tilted.tok.weight[t] = 50 * direction / direction.norm()
+        raw = tilted.hidden(docs) @ tilted.tok.weight.T
+    assert (raw.argmax(-1) == language.PAD).float().mean() > 0.5  # unmasked, the tilted model would write <pad>
+    docs = lm.sample(tilted, 200, torch.Generator().manual_seed(0))
+    body = (docs == language.EOS).cumsum(1) == 0
+    body[:, 0] = False
+    assert not (body & ((docs == language.PAD) | (docs == language.BOS))).any()
+    assert torch.isinf(tilted(docs)[..., list(lm.NEVER_NEXT)]).all()

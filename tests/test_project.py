@@ -58,6 +58,12 @@ def test_offline_data_stage_depends_on_the_datasets_code():
     assert not _covered(training_files("harness.offline"), deps)
 
 
+def test_pretrained_lms_stage_depends_on_the_models_code():
+    from harness.identity import training_files
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["pretrained_lms"]["deps"]
+    assert not _covered(training_files("harness.lm"), deps)
+
+
 def test_verdict_and_report_stages_depend_on_the_statistics_they_call():
     from harness.identity import closure
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

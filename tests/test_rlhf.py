@@ -1,6 +1,8 @@
 """harness.agents.rlhf: preferences from a gold reward, proxy reward models and exact best-of-n."""
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import torch
 
 from harness import lm
 from harness.agents import rlhf
+from harness.budget import Params
 
 torch.set_num_threads(1)
 TINY = rlhf.Config(policy="XS", rm_size="XS",
@@ -96,3 +99,19 @@ def test_validation_best_of_n_against_the_smallest_proxy_gets_a_third_of_the_ora
     for m in rlhf.train(cfg, [0, 1]).members:
         assert m.metrics["rm_accuracy"] >= 0.7
         assert m.metrics["peak_gold_gain"] >= m.metrics["oracle_peak_gain"] / 3
+
+
+def test_the_data_command_pretrains_every_lm_the_rlhf_claims_name_and_indexes_them(tmp_path, monkeypatch):
+    """`python -m harness data --kind lm` (the pretrained_lms DVC stage): rlhf_rm_size at smoke sweeps the
+    proxy over XS and S with the policy S, so it needs XS and S, pretrained as its settings say."""
+    from harness import cli
+    monkeypatch.setenv("HARNESS_LM", str(tmp_path / "lm"))
+    root = Path(__file__).resolve().parents[1]
+    assert cli.main(["data", "--kind", "lm", "--budget", "smoke", "--params", str(root / "params.yaml")]) == 0
+    index = json.loads((tmp_path / "lm-smoke.json").read_text())
+    smoke = Params.load(root / "params.yaml").settings("rlhf_rm_size", "smoke")["pretrain"]
+    want = {s: lm.Config(**smoke, size=s).key for s in ("XS", "S")}
+    assert index["claims"]["rlhf_rm_size"] == want
+    for size, key in want.items():
+        assert (tmp_path / "lm" / key / "card.json").is_file()
+        assert index["models"][key]["size"] == size and index["models"][key]["parameters"] == lm.parameters(size)

@@ -75,3 +75,18 @@ def test_ppo_is_deterministic_and_records_a_nan_loss_as_divergence():
         rlhf_ppo.Config(batch=10, minibatches=4)
     with pytest.raises(ValueError, match="reward must be 'proxy' or 'gold'"):
         rlhf_ppo.Config(reward="human")
+
+
+@pytest.mark.slow
+def test_validation_ppo_on_the_gold_reward_raises_the_smallest_policy_by_one_within_four_nats():
+    """The optimizer apart from any proxy's errors: at the quick LMs (pretrained once, then cached), policy XS
+    optimized against the gold reward itself (`reward="gold"`) for 30 iterations at the defaults. For seeds 0 and
+    1 the gold gain where the KL from the reference reaches 4 nats is at least 1.0 and at least a third of what
+    best-of-n with the gold reward reaches at the same KL. Validation pilot (seed 100): 1.41 of 2.90, reached at
+    iteration 19; no collapse over 60 iterations (gain 7.7 at KL 35, where the KL penalty holds it)."""
+    proxy = rlhf.Config(policy="XS", rm_size="XS", pretrain=lm.Config(steps=2000, batch=64, documents=200_000,
+                                                                      val_documents=2000),
+                        pairs=4000, val_pairs=1000, rm_epochs=2, pool=20000, max_n=1024)
+    cfg = rlhf_ppo.Config(proxy=proxy, iterations=30, kl_budget=4.0, reward="gold")
+    for m in rlhf_ppo.train(cfg, [0, 1]).members:
+        assert m.metrics["gold_gain_at_kl"] >= max(1.0, m.metrics["oracle_gain_at_kl"] / 3), m.metrics

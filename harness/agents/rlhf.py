@@ -153,7 +153,7 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     if torch.device(device).type != "cpu":
         raise ValueError(f"the RLHF agent runs on CPU only (its models are tiny); got device {device!r}")
     policy, _ = lm.pretrained(cfg.lm_config(cfg.policy))
-    trunk, trunk_card = lm.pretrained(cfg.lm_config(cfg.rm_size))
+    trunk, _ = lm.pretrained(cfg.lm_config(cfg.rm_size))
     members = [_train_one(cfg, policy, trunk, int(s)) for s in seeds]
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 

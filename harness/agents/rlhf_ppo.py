@@ -8,10 +8,13 @@ the frozen pretrained policy. The proxy is trained first, exactly as ``harness.a
 claim can set the proxy apart from the policy.
 
 Each iteration samples ``batch`` documents from the policy (from <bos>, temperature 1), then runs ``epochs``
-x ``minibatches`` PPO updates over them: the clipped surrogate on every generated token, a value head on
-the policy's final hidden state (its own Linear, trained with the same optimizer, coefficient 0.5), GAE with
-gamma 1 and lambda 0.95 (``harness.agents.common.gae``) over the token positions, advantages whitened over the
-batch's tokens, gradient-norm clipping at 1, AdamW at a constant ``lr``. Time flows along the document: the
+x ``minibatches`` PPO updates over them: the clipped surrogate on every generated token, a value head (its own
+Linear, trained with the same optimizer, coefficient 0.5) on the policy's final hidden state with the gradient
+stopped, GAE with gamma 1 over the token positions, advantages whitened over the batch's tokens, gradient-norm
+clipping at 1, AdamW at a constant ``lr``. Two choices differ from PPO on games, both found in validation: the
+value loss does not train the LM (through a shared trunk its first, large gradients damaged the policy), and
+lambda is 1 (with a fresh critic, lambda < 1 weights a document's reward by its tokens' distance from the end,
+and whitening turns that into a push on length regardless of reward). Time flows along the document: the
 episode is one document and ends at its <eos> (or at the context's end).
 
 The KL from the reference (``sequence_kl``): per sampled document, the sum over its tokens of
@@ -21,9 +24,12 @@ autoregressive models enumerated over every sequence). Each iteration records th
 and optimized reward of its samples (before its update): the curve of gold gain against KL.
 
 Metrics: ``gold_gain_at_kl`` (the gold gain where the curve first reaches ``kl_budget`` nats, interpolated
-linearly between the two iterations around it; NaN, censored, if it never gets there), ``final_kl``,
-``final_gold_gain``, ``rm_accuracy``. Seeds train one after another; deterministic for a seed on CPU; a
-non-finite loss stops the member (``diverged``).
+linearly between the two iterations around it; a run that never spends the budget is read at its last
+iteration, which stayed within it, and ``extra["kl_budget_reached"]`` says so), ``gold_at_kl`` (the gold
+reward there: the reference's own mean plus that gain), ``oracle_gain_at_kl`` (best-of-n with the gold reward
+itself at the same KL, over a pool of the reference's samples: what selection by the true reward buys),
+``final_kl``, ``final_gold_gain``, ``rm_accuracy``. Seeds train one after another; deterministic for a seed on
+CPU; a non-finite loss stops the member (``diverged``).
 """
 from __future__ import annotations
 
@@ -36,7 +42,6 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from harness import lm
 from harness.agents import rlhf
@@ -45,7 +50,7 @@ from harness.envs import derive_seed
 from harness.result import MemberResult, RunResult, report_progress, trainer
 from harness.tasks import language
 
-METRICS = ("gold_gain_at_kl", "final_gold_gain", "final_kl", "rm_accuracy")
+METRICS = ("gold_at_kl", "gold_gain_at_kl", "oracle_gain_at_kl", "final_gold_gain", "final_kl", "rm_accuracy")
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,16 @@ class Config:
     batch: int = 256
     epochs: int = 2
     minibatches: int = 4
-    lr: float = 1e-4
+    lr: float = 3e-4
     kl_coef: float = 0.05
     clip: float = 0.2
     vf_coef: float = 0.5
-    gae_lambda: float = 0.95
+    gae_lambda: float = 1.0
     kl_budget: float = 2.0
     """Nats of KL(pi || pi_ref) at which ``gold_gain_at_kl`` reads the curve."""
     reward: str = "proxy"
-    """"proxy": the trained proxy's score (RLHF); "gold": the gold reward itself (an oracle reward model, to
-    validate the optimizer apart from the proxy's errors)."""
+    """"proxy": the trained proxy's score (RLHF); "gold": the gold reward itself (a perfect reward model: the
+    optimizer apart from any proxy's errors; no proxy is trained)."""
     _inject_nan_at: int | None = None
 
     def __post_init__(self) -> None:
@@ -112,27 +117,29 @@ class Policy(nn.Module):
     def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T) -> log-probs of tokens[:, 1:] (B, T - 1) and values at positions 0..T-2 (B, T - 1)."""
         h = self.lm.hidden(tokens[:, :-1])
-        logp = F.log_softmax((h @ self.lm.tok.weight.T).float(), -1).gather(-1, tokens[:, 1:, None])[..., 0]
-        return logp, self.value(h)[..., 0]
+        return lm.token_log_probs(self.lm, tokens, h), self.value(h.detach())[..., 0]
 
 
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
-    """One PPO run per seed against its own proxy (trained as ``rlhf`` trains it), from the pretrained policy."""
+    """One PPO run per seed from the pretrained policy, against its own proxy (trained as ``rlhf`` trains it) or,
+    with ``reward="gold"``, the gold reward (no proxy is trained; ``rm_accuracy`` is NaN)."""
     if torch.device(device).type != "cpu":
         raise ValueError(f"the RLHF agents run on CPU only (their models are tiny); got device {device!r}")
     p = cfg.proxy
     policy, _ = lm.pretrained(p.lm_config(p.policy))
-    trunk, _ = lm.pretrained(p.lm_config(p.rm_size))
+    trunk = lm.pretrained(p.lm_config(p.rm_size))[0] if cfg.reward == "proxy" else None
     members = [_train_one(cfg, policy, trunk, int(s)) for s in seeds]
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 
 
-def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> MemberResult:
+def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM | None, seed: int) -> MemberResult:
     start = time.perf_counter()
-    proxy = rlhf.train_proxy(cfg.proxy, reference, trunk, seed)
-    rm, rm_accuracy = proxy.model, proxy.accuracy
-    if rm is None:  # the proxy's training diverged: nothing to optimize against
+    rm, rm_accuracy = None, math.nan
+    if trunk is not None:
+        proxy = rlhf.train_proxy(cfg.proxy, reference, trunk, seed)
+        rm, rm_accuracy = proxy.model, proxy.accuracy
+    if trunk is not None and rm is None:  # the proxy's training diverged: nothing to optimize against
         return MemberResult(seed=seed, metrics={m: math.nan for m in METRICS}, curve_steps=[0],
                             curve_returns=[math.nan], initial={}, diverged=True, diverged_step=proxy.diverged_step,
                             wall_time=time.perf_counter() - start, extra={"diverged_in": "proxy"})
@@ -142,7 +149,7 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
     gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/samples"))
     order = np.random.default_rng(derive_seed(seed, "rlhf_ppo/minibatches"))
     curve_kl, curve_gold, curve_reward = [], [], []
-    diverged, updates = None, 0
+    diverged, updates, reached = None, 0, False
     for it in range(cfg.iterations + 1):  # the last iteration only measures
         pi.eval()
         docs = lm.sample(pi.lm, cfg.batch, gen)
@@ -150,7 +157,7 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
             old_logp, old_v = pi(docs)
             ref_logp = lm.token_log_probs(reference, docs)
             gold = rlhf.gold(docs)
-            reward = torch.as_tensor(rlhf.scores(rm, docs) if cfg.reward == "proxy" else gold, dtype=torch.float32)
+            reward = torch.as_tensor(gold if rm is None else rlhf.scores(rm, docs), dtype=torch.float32)
         mask = (docs[:, 1:] != language.PAD).float()
         kl = sequence_kl(old_logp, ref_logp, mask)
         curve_kl.append(float(kl.mean()))
@@ -170,16 +177,32 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM, seed: int) -> Member
         metrics = {m: math.nan for m in METRICS}
         gain = gain + [math.nan] * (cfg.iterations + 1 - len(gain))
     else:
-        metrics = {"gold_gain_at_kl": crossing(curve_kl, gain, cfg.kl_budget), "final_gold_gain": gain[-1],
+        at_kl = crossing(curve_kl, gain, cfg.kl_budget)
+        reached = not math.isnan(at_kl)
+        at_kl = at_kl if reached else gain[-1]  # never spent the budget: its last point is within it
+        metrics = {"gold_at_kl": curve_gold[0] + at_kl, "gold_gain_at_kl": at_kl,
+                   "oracle_gain_at_kl": _oracle_gain(cfg, reference, seed), "final_gold_gain": gain[-1],
                    "final_kl": curve_kl[-1], "rm_accuracy": rm_accuracy}
     tokens = updates * (cfg.batch // cfg.minibatches) * language.MAX_LENGTH  # every update's minibatch, padded
     return MemberResult(
         seed=seed, metrics=metrics, curve_steps=list(range(len(gain))), curve_returns=gain,
-        initial={"gold_gain_at_kl": 0.0, "final_gold_gain": 0.0, "final_kl": 0.0, "rm_accuracy": 0.5},
+        initial={"gold_at_kl": curve_gold[0], "gold_gain_at_kl": 0.0, "final_gold_gain": 0.0, "final_kl": 0.0,
+                 "rm_accuracy": 0.5},
         diverged=diverged is not None, diverged_step=diverged, env_steps=0, updates=updates,
         params={"policy": n_params, "total": n_params},
         flops=training_flops(n_params, trained=tokens), wall_time=time.perf_counter() - start,
-        extra={"curve_x": "PPO iterations", "kl": curve_kl, "gold": curve_gold, "reward": curve_reward})
+        extra={"curve_x": "PPO iterations", "kl": curve_kl, "gold": curve_gold, "reward": curve_reward,
+               "kl_budget_reached": diverged is None and reached})
+
+
+def _oracle_gain(cfg: Config, reference: lm.LM, seed: int) -> float:
+    """The gold gain that best-of-n with the gold reward itself reaches at ``kl_budget`` over a pool of
+    ``proxy.pool`` samples of the reference (n up to ``proxy.max_n``, exact KL: ``rlhf.best_of_n``): what
+    selecting by the true reward buys within the same KL, beside what PPO against the proxy bought."""
+    pool = lm.sample(reference, cfg.proxy.pool, torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/oracle")))
+    g = rlhf.gold(pool)
+    bon = rlhf.best_of_n(pool, g, g, [2 ** k for k in range(int(math.log2(cfg.proxy.max_n)) + 1)])
+    return crossing(bon["kl"], [x - bon["gold"][0] for x in bon["gold"]], cfg.kl_budget)
 
 
 def _advantages(logp: Tensor, ref_logp: Tensor, values: Tensor, reward: Tensor, mask: Tensor,

@@ -41,6 +41,8 @@ TOPICS = {
     "city": (["car", "shop", "road", "bus", "park", "tower"], ["drive", "open", "wait", "stop"]),
     "forest": (["tree", "fox", "owl", "deer", "path", "leaf"], ["hide", "climb", "fall", "sing"]),
 }
+BY_TOPIC = list(TOPICS.values())
+"""(nouns, verbs) by topic index."""
 SINGULAR_DETS, PLURAL_DETS, ANY_DETS = ("a", "every"), ("some", "many"), ("the",)
 NEUTRAL = ("big", "small", "old", "young", "red", "green", "quiet", "round")
 POSITIVE = ("good", "great", "nice", "fine")
@@ -69,7 +71,7 @@ MAX_LENGTH = 48
 # word classes by token id: noun/verb -> (topic index, plural)
 NOUN: dict[int, tuple[int, bool]] = {}
 VERB: dict[int, tuple[int, bool]] = {}
-for _t, (_nouns, _verbs) in enumerate(TOPICS.values()):
+for _t, (_nouns, _verbs) in enumerate(BY_TOPIC):
     for _n in _nouns:
         NOUN[ID[_n]], NOUN[ID[_n + "s"]] = (_t, False), (_t, True)
     for _v in _verbs:
@@ -92,7 +94,7 @@ def _noun_phrase(rng: np.random.Generator, topic: int, plural: bool) -> list[int
         a = ID[group[rng.integers(len(group))]]
         if a not in adjectives:
             adjectives.append(a)
-    nouns = list(TOPICS.values())[_word_topic(rng, topic)][0]
+    nouns = BY_TOPIC[_word_topic(rng, topic)][0]
     return out + adjectives + [ID[nouns[rng.integers(len(nouns))] + ("s" if plural else "")]]
 
 
@@ -116,7 +118,7 @@ def sample_document(rng: np.random.Generator) -> list[int]:
         else:
             plural = bool(rng.random() < 0.5)
             doc += _noun_phrase(rng, topic, plural)
-        verbs = list(TOPICS.values())[_word_topic(rng, topic)][1]
+        verbs = BY_TOPIC[_word_topic(rng, topic)][1]
         v = verbs[rng.integers(len(verbs))]
         doc.append(ID[v if plural else v + "s"])
         if rng.random() < 0.5:
@@ -204,7 +206,7 @@ def log_prob(tokens: Sequence[int]) -> float:
             q = _ADJ_GROUP_P[ADJECTIVES[a]]
             logp += math.log(q / (1 - used))
             used += q
-        content(topic, len(TOPICS[list(TOPICS)[topic]][0]))
+        content(topic, len(BY_TOPIC[topic][0]))
         return j + 1, plural
 
     for k, words in enumerate(sentences):
@@ -221,7 +223,7 @@ def log_prob(tokens: Sequence[int]) -> float:
             i, plural = np_
         if i >= len(words) or words[i] not in VERB or VERB[words[i]][1] != plural:
             return -math.inf
-        content(VERB[words[i]][0], len(TOPICS[list(TOPICS)[VERB[words[i]][0]]][1]))
+        content(VERB[words[i]][0], len(BY_TOPIC[VERB[words[i]][0]][1]))
         obj = phrase(words, i + 1)
         i = i + 1 if obj is None else obj[0]
         logp += math.log(0.5)  # object or not
@@ -343,5 +345,9 @@ VIOLATION_COST, UNFINISHED_COST = 2.0, 2.0
 
 def gold_reward(tokens: Sequence[int]) -> float:
     """Positive minus negative adjectives, minus 2 per grammar violation and 2 for an unfinished text."""
-    p = parse(tokens)
+    return reward_of(parse(tokens))
+
+
+def reward_of(p: Parse) -> float:
+    """The gold reward of a parsed text."""
     return float(p.positive - p.negative - VIOLATION_COST * p.violations - UNFINISHED_COST * (not p.finished))
