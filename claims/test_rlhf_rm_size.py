@@ -29,6 +29,10 @@ the policy's samples -0.32. Then the proxy: held-out accuracy 0.733 and 0.829 (8
 agree with the gold order); peak gold gain 1.38 (at n = 256, falling to 1.17 at n = 1024: overoptimization)
 and 1.45 (at n = 1024); the oracle (the gold reward as its own proxy, the same pools) 3.21 and 3.32. The
 smallest proxy learns clearly (0.43 of the way to the oracle) and leaves headroom, so the design stands.
+Rerun (2026-12-03): the LMs were rebuilt after `<pad>` and `<bos>` were masked out of every next-token
+distribution (a defect found in validating rlhf_ppo, whose policies drifted onto them); the design is
+unchanged, the pilot numbers above are from the old LMs (the new ones: validation loss XS 2.195, S 2.158; 72%
+and 86% well formed), and the sweep ran again on the new ones.
 Gates: the default learning gate (0.1 of the way from the policy itself, a gain of 0, to the ceiling);
 ceiling 3.26, the pilot's mean oracle peak gain: no proxy can select better from a pool than the gold
 reward itself. Paper effect unknown: Gao et al. report gold RM scores of a 1.2B policy, in units that do

@@ -337,7 +337,8 @@ def _data_offline(args, params: Params, budget: str) -> None:
 
 LM_FIELDS = ("policy", "rm_size")
 """The fields of an RLHF config (harness/agents/rlhf.py) that name a pretrained LM: a unit's LMs are its values
-of these, parametrized or from its settings, else the config's defaults."""
+of these, parametrized or from its settings, else the config's defaults (no reward model's trunk where the
+settings say ``reward: gold``, harness/agents/rlhf_ppo.py)."""
 
 
 def _data_lm(args, params: Params, budget: str) -> None:
@@ -354,8 +355,9 @@ def _data_lm(args, params: Params, budget: str) -> None:
         if "pretrain" not in settings:
             continue
         units = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim].units
-        sizes = sorted({u.params.get(f, settings.get(f, getattr(rlhf.Config(), f))) for u in units
-                        for f in LM_FIELDS}, key=list(lm.PRESETS).index)
+        fields = LM_FIELDS[:1] if settings.get("reward") == "gold" else LM_FIELDS
+        sizes = sorted({u.params.get(f, settings.get(f, getattr(rlhf.Config(), f))) for u in units for f in fields},
+                       key=list(lm.PRESETS).index)
         index[claim] = {}
         for size in sizes:
             cfg = lm.Config(**{**settings["pretrain"], "size": size})

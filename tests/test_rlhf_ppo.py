@@ -90,3 +90,11 @@ def test_validation_ppo_on_the_gold_reward_raises_the_smallest_policy_by_one_wit
     cfg = rlhf_ppo.Config(proxy=proxy, iterations=30, kl_budget=4.0, reward="gold")
     for m in rlhf_ppo.train(cfg, [0, 1]).members:
         assert m.metrics["gold_gain_at_kl"] >= max(1.0, m.metrics["oracle_gain_at_kl"] / 3), m.metrics
+
+
+def test_a_run_that_never_spends_its_kl_budget_is_read_at_its_last_iteration_and_gold_trains_no_proxy():
+    m = rlhf_ppo.train(rlhf_ppo.Config(**{**TINY.__dict__, "kl_budget": 1000.0, "reward": "gold"}), [0]).members[0]
+    assert m.extra["kl_budget_reached"] is False and not m.diverged
+    assert m.metrics["gold_gain_at_kl"] == m.metrics["final_gold_gain"] == m.curve_returns[-1]
+    assert m.metrics["gold_at_kl"] == pytest.approx(m.extra["gold"][-1])
+    assert math.isnan(m.metrics["rm_accuracy"])  # the gold reward is the reward model: no proxy was trained
