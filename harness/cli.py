@@ -348,6 +348,7 @@ def _data_lm(args, params: Params, budget: str) -> None:
     from harness.records import atomic_write_json
 
     root = data_root(args, "lm")
+    defaults = rlhf.Config()
     built: dict[str, dict[str, Any]] = {}
     index: dict[str, dict[str, str]] = {}
     for claim in params.claims:
@@ -356,7 +357,7 @@ def _data_lm(args, params: Params, budget: str) -> None:
             continue
         units = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim].units
         fields = LM_FIELDS[:1] if settings.get("reward") == "gold" else LM_FIELDS
-        sizes = sorted({u.params.get(f, settings.get(f, getattr(rlhf.Config(), f))) for u in units for f in fields},
+        sizes = sorted({u.params.get(f, settings.get(f, getattr(defaults, f))) for u in units for f in fields},
                        key=list(lm.PRESETS).index)
         index[claim] = {}
         for size in sizes:
@@ -535,10 +536,9 @@ def cmd_verify(args, params: Params, budget: str) -> int:
     from harness import design as designs
     from harness.execute import Unit, make_executor
     from harness.records import cpu_kind
-    if getattr(args, "found_root", None) is not None and "HARNESS_DATA" not in os.environ:
-        os.environ["HARNESS_DATA"] = str(data_root(args))  # the runs' offline datasets, for the workers too
-    if getattr(args, "found_root", None) is not None and "HARNESS_LM" not in os.environ:
-        os.environ["HARNESS_LM"] = str(data_root(args, "lm"))
+    for var, kind in (("HARNESS_DATA", "offline"), ("HARNESS_LM", "lm")):  # the runs' data, for the workers too
+        if getattr(args, "found_root", None) is not None and var not in os.environ:
+            os.environ[var] = str(data_root(args, kind))
     if not committed:
         print(f"error: no claim designs under {Path(args.results) / budget / 'claims'}"
               + (f" for {args.claim}" if args.claim else "") + "; run the claims first", file=sys.stderr)
