@@ -4,14 +4,16 @@
     python benchmarks/sac_vs_sb3.py --quick    # a one-minute smoke run of both parts
 
 (a) Speed: total env-steps/s of S seeds (default 5) at each width, 3 repeats. SB3 trains the seeds one
-    after another (one model each); ours trains them as one ensemble. Both use one torch thread, SB3's
-    default hyperparameters (ours are pinned to them), and the same env steps; ours also runs one
-    1-episode evaluation at the end, SB3 none. Targets (issue 3): ratio >= 2.5 at width 64, >= 1.0 at 256.
+    after another (one model each); ours trains them as one ensemble, once per ``--precision`` (fp32 and
+    bf16, harness/compute.py). Both use one torch thread, SB3's default hyperparameters (ours are pinned to
+    them), and the same env steps; ours also runs one 1-episode evaluation at the end, SB3 none. Targets
+    (issue 19): ratio >= 5 at width 64, >= 3 at 256.
 (b) Quality: Pendulum-v1, width 64, 20k steps, 10 seeds each. Both are evaluated with the harness's
     protocol (``harness.envs.evaluate``: deterministic policy, the same evaluation seeds) every
-    ``--eval-every`` steps; final return = mean of the last two evaluations. Printed: the Hodges-Lehmann
-    estimate of the shift (ours - SB3) with its exact distribution-free 90% CI (the Mann-Whitney
-    inversion: order statistics of the n*m pairwise differences), and whether it lies within +/-100.
+    ``--eval-every`` steps; final return = mean of the last two evaluations. Printed, for ours at each
+    precision against SB3, and for bf16 against fp32: the Hodges-Lehmann estimate of the shift with its
+    exact distribution-free 90% CI (the Mann-Whitney inversion: order statistics of the n*m pairwise
+    differences), and whether it lies within +/-100 (the equivalence bound).
 
 stable-baselines3 is a benchmark extra (``pip install -e ".[bench]"``), not a runtime dependency.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from harness import compute  # noqa: E402
 from harness.agents import sac  # noqa: E402
 from harness.envs import evaluate  # noqa: E402
 
@@ -106,21 +110,24 @@ def part_a(args) -> None:
     for width in args.widths:
         cfg = sac.Config(env_id=args.env, steps=args.speed_steps, eval_every=args.speed_steps, eval_episodes=1,
                          critic_width=width, actor_width=width)
-        ratios = []
+        ratios: dict[str, list[float]] = {p: [] for p in args.precision}
         for rep in range(args.repeats):
-            t = time.perf_counter()
-            sac.train(cfg, list(range(args.seeds)))
-            ours = args.seeds * args.speed_steps / (time.perf_counter() - t)
             t = time.perf_counter()
             for s in range(args.seeds):
                 sb3_model(cfg, s).learn(args.speed_steps)
             theirs = args.seeds * args.speed_steps / (time.perf_counter() - t)
-            ratios.append(ours / theirs)
-            print(f"  width {width:4d} repeat {rep}: ours {ours:7.1f}  sb3 {theirs:7.1f}  ratio {ours / theirs:5.2f}",
-                  flush=True)
-        target = 2.5 if width <= 64 else 1.0
-        print(f"  width {width:4d}: median ratio {np.median(ratios):.2f} (target >= {target}: "
-              f"{'met' if np.median(ratios) >= target else 'NOT met'})", flush=True)
+            line = f"  width {width:4d} repeat {rep}: sb3 {theirs:7.1f}"
+            for precision in args.precision:
+                t = time.perf_counter()
+                sac.train(replace(cfg, precision=precision), list(range(args.seeds)))
+                ours = args.seeds * args.speed_steps / (time.perf_counter() - t)
+                ratios[precision].append(ours / theirs)
+                line += f"  ours {precision} {ours:7.1f} (ratio {ours / theirs:5.2f})"
+            print(line, flush=True)
+        target = 5.0 if width <= 64 else 3.0
+        for precision, r in ratios.items():
+            print(f"  width {width:4d} {precision}: median ratio {np.median(r):.2f} (target >= {target}: "
+                  f"{'met' if np.median(r) >= target else 'NOT met'})", flush=True)
 
 
 def part_b(args) -> None:
@@ -130,11 +137,13 @@ def part_b(args) -> None:
     seeds = list(range(args.quality_seeds))
     print(f"\n(b) final return, {args.env}, width {args.quality_width}, {args.quality_steps} steps, "
           f"{len(seeds)} seeds, eval every {args.eval_every} ({args.eval_episodes} episodes)", flush=True)
-    t = time.perf_counter()
-    res = sac.train(cfg, seeds)
-    ours = np.array([m.metrics["final_return"] for m in res.members])
-    t_ours = time.perf_counter() - t
-    print(f"  ours ({t_ours:.0f} s): {np.round(ours, 1).tolist()}", flush=True)
+    ours_by = {}
+    for precision in args.precision:
+        t = time.perf_counter()
+        res = sac.train(replace(cfg, precision=precision), seeds)
+        ours_by[precision] = np.array([m.metrics["final_return"] for m in res.members])
+        print(f"  ours {precision} ({time.perf_counter() - t:.0f} s): {np.round(ours_by[precision], 1).tolist()}",
+              flush=True)
     t = time.perf_counter()
     theirs = []
     for s in seeds:
@@ -143,11 +152,15 @@ def part_b(args) -> None:
     theirs = np.array(theirs)
     t_theirs = time.perf_counter() - t
     print(f"  sb3  ({t_theirs:.0f} s): {np.round(theirs, 1).tolist()}", flush=True)
-    est, lo, hi = hodges_lehmann(ours, theirs, 0.90)
-    inside = -100 <= lo and hi <= 100
-    print(f"  median ours {np.median(ours):.1f}, sb3 {np.median(theirs):.1f}; Hodges-Lehmann shift "
-          f"(ours - sb3) {est:.1f}, 90% CI [{lo:.1f}, {hi:.1f}]: {'within' if inside else 'NOT within'} "
-          f"+/-100", flush=True)
+    pairs = [(f"ours {p}", ours, "sb3", theirs) for p, ours in ours_by.items()]
+    if {"fp32", "bf16"} <= ours_by.keys():
+        pairs.append(("ours bf16", ours_by["bf16"], "ours fp32", ours_by["fp32"]))
+    for name_x, x, name_y, y in pairs:
+        est, lo, hi = hodges_lehmann(x, y, 0.90)
+        inside = -100 <= lo and hi <= 100
+        print(f"  median {name_x} {np.median(x):.1f}, {name_y} {np.median(y):.1f}; Hodges-Lehmann shift "
+              f"({name_x} - {name_y}) {est:.1f}, 90% CI [{lo:.1f}, {hi:.1f}]: {'within' if inside else 'NOT within'} "
+              f"+/-100", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--part", choices=["a", "b", "all"], default="all")
     p.add_argument("--env", default="Pendulum-v1")
     p.add_argument("--widths", type=int, nargs="+", default=[64, 256])
+    p.add_argument("--precision", nargs="+", choices=list(compute.PRECISIONS), default=["fp32", "bf16"],
+                   help="our SAC's precisions, each measured beside SB3 (harness/compute.py)")
     p.add_argument("--seeds", type=int, default=5, help="(a) seeds per measurement")
     p.add_argument("--repeats", type=int, default=3, help="(a) repeats")
     p.add_argument("--speed-steps", type=int, default=2000, help="(a) env steps per seed, warm-up included")

@@ -671,6 +671,9 @@ def _claim_section(s: Mapping[str, Any]) -> list[str]:
     if prov.get("n_version_sets", 1) > 1:
         out.append(f"- Records come from {prov['n_version_sets']} different sets of package versions")
     out.append(f"- Versions: {', '.join(f'{k} {v}' for k, v in prov.get('versions', {}).items())}")
+    if prov.get("devices"):
+        out.append(f"- Ran on: {', '.join(prov['devices'])}, precision {', '.join(prov['precisions'])} "
+                   "(harness/compute.py)")
     for m in s["metrics"]:
         out += ["", f"### `{m['metric']}` ({m['direction']}): {m['verdict']}", "", _reason(m), ""]
         out += _per_block_table(m, spec)

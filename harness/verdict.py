@@ -250,6 +250,8 @@ def _provenance(design: Mapping[str, Any], lookups: Mapping[str, Lookup]) -> dic
     return {"commits": commits, "dirty_records": dirty, "code_hashes": sorted({r.code["hash"] for r in recs}),
             "n_version_sets": len(versions),
             "versions": recs[0].provenance.get("versions", {}) if recs else {},
+            "devices": sorted({str(r.device) for r in recs}),
+            "precisions": sorted({str(r.config.get("precision", "fp32")) for r in recs}),  # agents without: fp32
             "wall_time_s": round(sum(r.provenance.get("wall_time", 0.0) for r in recs), 1),
             "newest_record": max((r.provenance.get("created", "") for r in recs), default=None),
             "env_steps": int(sum(m.env_steps for r in recs for m in r.result.members)),

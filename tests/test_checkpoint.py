@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from harness import checkpoint, offline
-from harness.agents import alphazero, dqn, dt, muzero, ppo, toy
+from harness.agents import alphazero, dqn, dt, muzero, ppo, sac, toy
 from test_execute import command, environ, project, records, set_sleep, wait_for  # noqa: F401 - project: a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,8 @@ RESUMABLE = {
                [0, 1]),
     "ppo": (ppo, ppo.Config(env_id="MinAtar/Breakout-v1", steps=8192, num_envs=4, rollout=64, eval_every=2048,
                             eval_episodes=2, width=16, max_episode_steps=200), [0, 1]),
+    "sac": (sac, sac.Config(env_id="InvertedDoublePendulum-v5", steps=1500, learning_starts=200, eval_every=500,
+                            eval_episodes=2, batch_size=32, critic_width=32, actor_width=32), [0, 1]),
     "toy": (toy, toy.Config(size=4, sleep=2.0), [0, 1, 2]),
 }
 

@@ -211,3 +211,13 @@ def test_figures_of_a_threshold_and_of_compute_budgets(drawn):
     assert "compute (multiple of the base budget)" in titles and {"×1", "×2"} <= set(entries)
     titles, entries = legends(figs["grid__curves.png"])
     assert titles[0] == "width, compute (multiple of the base budget)" and "16, ×1" in entries
+
+
+def test_each_claim_says_where_and_at_what_precision_its_runs_ran(tmp_path):
+    design, lookups = make({"axis": "w", "metrics": {"final_return": "increasing"}, "blocks": "seed"},
+                           noisy({1: 0.0, 2: 1.0, 4: 2.0}))
+    lookups[next(iter(lookups))].record.config["precision"] = "bf16"  # one unit in bf16, the others without
+    s = assess_claim(design, lookups, alpha=0.05)
+    assert s["provenance"]["devices"] == ["cpu"] and s["provenance"]["precisions"] == ["bf16", "fp32"]
+    text = report.build(tmp_path, "quick", summaries=[s], results_dir=tmp_path).read_text()
+    assert "- Ran on: cpu, precision bf16, fp32 (harness/compute.py)" in text

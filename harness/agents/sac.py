@@ -25,6 +25,17 @@ divergence), it is no longer evaluated (its remaining curve entries are NaN), an
 ``diverged=True`` and ``diverged_step``. Nothing in a batched update mixes members, so the others continue
 bit-for-bit as if the frozen member were healthy. ``Config._inject_nan_at`` exists to test this.
 
+Resuming. Inside a harness unit (harness/checkpoint.py) the whole training state is saved every few minutes:
+every object in ``RESUMABLE`` (the ensemble, its optimizers, the replay buffer, the three samplers and their
+generators, the bookkeeping and the curve so far) and each training env's ``env_snapshot``; a unit that finds
+its checkpoint continues after that env step and returns, bit for bit on CPU, the record of an uninterrupted
+run (tests/test_checkpoint.py kills a worker at a random moment).
+
+Speed and precision. The three optimizers are ``harness.compute.FusedEnsembleAdam`` (torch's fused Adam
+kernel, per-member freezing as above); ``precision="bf16"`` runs the networks' forward passes under bfloat16
+autocast with float32 weights, optimizer state and losses (harness/compute.py; benchmarks/sac_vs_sb3.py and
+benchmarks/sac_update_profile.py measure both).
+
 ``block="simba"`` swaps both networks' bodies for the SimBa architecture (Lee et al. 2024,
 arXiv:2410.09754; SonyResearch/simba): running mean/variance observation normalization, a linear layer,
 pre-LayerNorm residual blocks with a 4x inner expansion, and a final LayerNorm, with SimBa's
@@ -36,16 +47,20 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import torch
 from torch import Tensor, nn
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from torch.nn import functional as F
 
+from harness import checkpoint, compute
 from harness import nn as enn
 from harness.agents.common import training_flops
 from harness.envs import derive_seed, evaluate, make_env
@@ -104,6 +119,9 @@ class Config:
     """Decoupled (AdamW) weight decay on actor and critic; 0 is plain Adam (SB3). SimBa uses 1e-2."""
     max_grad_norm: float | None = None
     """Per-member gradient-norm clip for actor and critic; None clips nothing (SB3)."""
+    precision: str = "fp32"
+    """"fp32", or "bf16": the networks' forward passes under bfloat16 autocast, weights, optimizer state and
+    losses in float32 (harness/compute.py)."""
     _inject_nan_at: tuple[int, int] | None = None
     """TEST ONLY: (member index, update number) at which to overwrite that member's critic with NaN."""
 
@@ -128,7 +146,7 @@ class Actor(nn.Module):
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         h = self.body(obs)
-        return self.mean(h), self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return self.mean(h).float(), self.log_std(h).float().clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
         """Reparameterized action a = tanh(mean + std * noise) in [-1, 1] and its log-probability (M, B)."""
@@ -155,7 +173,7 @@ class TwinCritic(nn.Module):
         x = torch.cat([obs, act], dim=-1)
         m, b, d = x.shape
         x = x.unsqueeze(1).expand(m, 2, b, d).reshape(2 * m, b, d)
-        return self.head(self.body(x)).view(m, 2, b)
+        return self.head(self.body(x)).float().view(m, 2, b)
 
 
 class Agent(nn.Module):
@@ -165,7 +183,7 @@ class Agent(nn.Module):
     def __init__(self, cfg: Config, seeds: Sequence[int], obs_dim: int, act_dim: int):
         super().__init__()
         m = len(seeds)
-        self.members = m
+        self.members, self.precision = m, cfg.precision
         self.actor = Actor(m, obs_dim, act_dim, cfg.actor_width, cfg.actor_depth, cfg.block)
         self.critic = TwinCritic(m, obs_dim, act_dim, cfg.critic_width, cfg.critic_depth, cfg.block)
         enn.init_members(self.actor, enn.member_generators([derive_seed(s, "init/actor") for s in seeds]))
@@ -181,9 +199,10 @@ class Agent(nn.Module):
     def act(self, obs: Tensor, noise: Tensor | None = None) -> Tensor:
         """Actions in [-1, 1] of shape (M, B, act_dim): sampled with ``noise``, or tanh(mean) if None."""
         obs = self.normalize(obs)
-        if noise is None:
-            return torch.tanh(self.actor(obs)[0])
-        return self.actor.sample(obs, noise)[0]
+        with compute.autocast(self.precision, obs.device):
+            if noise is None:
+                return torch.tanh(self.actor(obs)[0])
+            return self.actor.sample(obs, noise)[0]
 
 
 # --- replay --------------------------------------------------------------------------------------------
@@ -223,9 +242,22 @@ class ReplayBuffer:
 
 @dataclass
 class Optimizers:
-    actor: enn.EnsembleAdam
-    critic: enn.EnsembleAdam
-    alpha: enn.EnsembleAdam
+    actor: compute.FusedEnsembleAdam
+    critic: compute.FusedEnsembleAdam
+    alpha: compute.FusedEnsembleAdam
+
+    @classmethod
+    def of(cls, agent: Agent, cfg: Config) -> "Optimizers":
+        m, adam = agent.members, compute.FusedEnsembleAdam
+        return cls(actor=adam(agent.actor.parameters(), m, lr=cfg.actor_lr, weight_decay=cfg.weight_decay),
+                   critic=adam(agent.critic.parameters(), m, lr=cfg.critic_lr, weight_decay=cfg.weight_decay),
+                   alpha=adam([agent.log_alpha], m, lr=cfg.alpha_lr))
+
+    def restored(self, members: int) -> "Optimizers":
+        """After unpickling: torch's Optimizer pickles its state and groups only, not ``members``."""
+        for o in (self.actor, self.critic, self.alpha):
+            o.members = members
+        return self
 
 
 def update(agent: Agent, opt: Optimizers, batch: tuple[Tensor, ...], noise: Tensor, cfg: Config,
@@ -239,18 +271,22 @@ def update(agent: Agent, opt: Optimizers, batch: tuple[Tensor, ...], noise: Tens
     m = agent.members
     obs, act, rew, term, next_obs = batch
     obs, next_obs = agent.normalize(obs), agent.normalize(next_obs)
+    precision = compute.autocast(agent.precision, obs.device)  # networks only; their outputs are float32
 
     # Policy at s (kept for the actor loss) and the temperature loss. alpha is the value before its step.
-    pi, log_prob = agent.actor.sample(obs, noise[:, 0])
+    with precision:
+        pi, log_prob = agent.actor.sample(obs, noise[:, 0])
     alpha = agent.log_alpha.detach().exp().unsqueeze(1)  # (M, 1)
     alpha_loss = -(agent.log_alpha.unsqueeze(1) * (log_prob + target_entropy).detach()).mean(1)
 
     # Soft clipped double-Q target; bootstrap unless the episode *terminated* (truncation bootstraps).
     with torch.no_grad():
-        next_a, next_log_prob = agent.actor.sample(next_obs, noise[:, 1])
-        next_q = agent.critic_target(next_obs, next_a).min(dim=1).values - alpha * next_log_prob
+        with precision:
+            next_a, next_log_prob = agent.actor.sample(next_obs, noise[:, 1])
+            next_q = agent.critic_target(next_obs, next_a).min(dim=1).values - alpha * next_log_prob
         target_q = rew + cfg.gamma * (1.0 - term) * next_q  # (M, B)
-    q = agent.critic(obs, act)  # (M, 2, B)
+    with precision:
+        q = agent.critic(obs, act)  # (M, 2, B)
     critic_loss = 0.5 * (q - target_q.unsqueeze(1)).square().mean(2).sum(1)  # SB3: 0.5 * sum of MSEs
 
     losses = torch.stack([alpha_loss, critic_loss], dim=1)
@@ -269,7 +305,8 @@ def update(agent: Agent, opt: Optimizers, batch: tuple[Tensor, ...], noise: Tens
 
     # Actor loss against the freshly updated critics (no gradient into the critic parameters).
     agent.critic.requires_grad_(False)
-    q_pi = agent.critic(obs, pi).min(dim=1).values
+    with precision:
+        q_pi = agent.critic(obs, pi).min(dim=1).values
     agent.critic.requires_grad_(True)
     actor_loss = (alpha * log_prob - q_pi).mean(1)
     if not bool(torch.isfinite(actor_loss).all()):
@@ -291,6 +328,7 @@ def check_config(cfg: Config) -> None:
     """Raise a ValueError that says which field is wrong and what it accepts."""
     if cfg.block not in BLOCKS:
         raise ValueError(f"Config.block must be one of {BLOCKS}, got {cfg.block!r}")
+    compute.check_precision(cfg.precision)
     for name in ("steps", "eval_every", "eval_episodes", "batch_size", "utd", "buffer_size", "critic_width",
                  "critic_depth", "actor_width", "actor_depth"):
         if getattr(cfg, name) < 1:
@@ -334,10 +372,7 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
     target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
 
     agent = Agent(cfg, seeds, obs_dim, act_dim).to(device)
-    opt = Optimizers(
-        actor=enn.EnsembleAdam(agent.actor.parameters(), m, lr=cfg.actor_lr, weight_decay=cfg.weight_decay),
-        critic=enn.EnsembleAdam(agent.critic.parameters(), m, lr=cfg.critic_lr, weight_decay=cfg.weight_decay),
-        alpha=enn.EnsembleAdam([agent.log_alpha], m, lr=cfg.alpha_lr))
+    opt = Optimizers.of(agent, cfg)
     buffer = ReplayBuffer(m, min(cfg.buffer_size, cfg.steps), obs_dim, act_dim, device)
     explore_noise = enn.MemberSampler([derive_seed(s, "explore") for s in seeds], (1, act_dim), device=device)
     update_noise = enn.MemberSampler([derive_seed(s, "update") for s in seeds], (2, cfg.batch_size, act_dim),
@@ -372,14 +407,27 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
             returns[live] = evaluate(act, cfg.env_id, [seeds[i] for i in live], cfg.eval_episodes)
         return returns
 
-    # step 0: the untrained policy, with the same protocol as every later evaluation (deterministic policy,
-    # the "eval" episodes); it draws from no training stream, so training is the same with or without it
-    curve_steps.append(0)
-    curve_returns.append(evaluate_live())
-
-    n_updates = 0
-    obs = np.stack([env.reset()[0] for env in envs]).astype(np.float32)
-    for step in range(1, cfg.steps + 1):  # ``step`` counts env steps of each live member, this one included
+    ckpt = checkpoint.current()
+    state = ckpt.load()
+    if state is None:
+        # step 0: the untrained policy, with the same protocol as every later evaluation (deterministic policy,
+        # the "eval" episodes); it draws from no training stream, so training is the same with or without it
+        curve_steps.append(0)
+        curve_returns.append(evaluate_live())
+        n_updates, first = 0, 1
+        obs = np.stack([env.reset()[0] for env in envs]).astype(np.float32)
+    else:  # resume: every object that carries state, as it was after env step state["step"]
+        envs = [restore_env(env, snapshot) for env, snapshot in zip(envs, state["envs"])]
+        (agent, opt, buffer, explore_noise, update_noise, replay_uniform, frozen, diverged_step, live, env_steps,
+         updates, curve_steps, curve_returns, episode_return, last_episode_return, obs, n_updates) = (
+            state[k] for k in RESUMABLE)
+        opt.restored(m)
+        start, first = time.perf_counter() - state["elapsed"], state["step"] + 1
+    resumable = all(env_snapshot(env) is not None for env in envs)
+    if ckpt.path is not None and not resumable:
+        print(f"SAC cannot checkpoint {cfg.env_id} (its env pickles without its state): this unit saves no "
+              "checkpoint and restarts from scratch if interrupted", file=sys.stderr)
+    for step in range(first, cfg.steps + 1):  # ``step`` counts env steps of each live member, this one included
         if agent.obs_rms is not None:
             agent.obs_rms.update(torch.as_tensor(obs, device=device), frozen=frozen)
         if step <= cfg.learning_starts:  # warm-up: uniform actions from each env's seeded action space
@@ -411,6 +459,10 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
         if step % 250 == 0 or step == cfg.steps:
             recent = last_episode_return[np.isfinite(last_episode_return)]
             progress(step, cfg.steps, float(recent.mean()) if recent.size else None)
+        if resumable and step < cfg.steps and ckpt.due():
+            here = locals()
+            ckpt.save({"step": step, "elapsed": time.perf_counter() - start, "envs": [env_snapshot(e) for e in envs],
+                       **{k: here[k] for k in RESUMABLE}})
 
     for env in envs:
         env.close()
@@ -431,6 +483,52 @@ def train_agent(cfg: Config, seeds: Sequence[int], device: str = "cpu",
             flops=training_flops(params["total"], trained=cfg.batch_size * float(updates[i])),
             wall_time=wall / m, extra={"alpha": alphas[i]}))
     return RunResult(members=members, config=asdict(cfg), device=str(device)), agent
+
+
+RESUMABLE = ("agent", "opt", "buffer", "explore_noise", "update_noise", "replay_uniform", "frozen", "diverged_step",
+             "live", "env_steps", "updates", "curve_steps", "curve_returns", "episode_return", "last_episode_return",
+             "obs", "n_updates")
+"""What a checkpoint holds besides the env step, the elapsed time and the training envs' snapshots."""
+
+
+def env_snapshot(env: gym.Env) -> dict | gym.Env | None:
+    """What a checkpoint keeps of a training env, so that it continues bit for bit; None if it cannot.
+
+    A MuJoCo env pickles as its constructor's arguments (gymnasium's ``EzPickle``), without its physics, so
+    it is kept as its full integration state (``mujoco.mj_getState``, warm start included), its time-limit
+    counter and its two random generators (resets and ``action_space.sample``). Any other env that is not
+    ``EzPickle`` pickles whole (classic control); one that is (Box2D) cannot be checkpointed.
+    """
+    base = env.unwrapped
+    if isinstance(base, MujocoEnv):
+        physics = np.empty(mujoco.mj_stateSize(base.model, mujoco.mjtState.mjSTATE_INTEGRATION))
+        mujoco.mj_getState(base.model, base.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        limit = _time_limit(env)
+        return {"physics": physics, "episode_steps": None if limit is None else limit._elapsed_steps,
+                "np_random": base.np_random, "action_rng": env.action_space.np_random}
+    return None if isinstance(base, gym.utils.EzPickle) else env
+
+
+def restore_env(env: gym.Env, snapshot: dict | gym.Env) -> gym.Env:
+    """Set a fresh ``make_env`` env of the same id to ``snapshot`` (``env_snapshot``); returns the env to use."""
+    if not isinstance(snapshot, dict):
+        env.close()
+        return snapshot
+    base = env.unwrapped
+    mujoco.mj_setState(base.model, base.data, snapshot["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
+    if (limit := _time_limit(env)) is not None:
+        limit._elapsed_steps = snapshot["episode_steps"]
+    base.np_random = snapshot["np_random"]
+    env.action_space._np_random = snapshot["action_rng"]
+    return env
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
 
 
 def step_envs(envs: Sequence[gym.Env], env_action: np.ndarray, obs: np.ndarray, live: Sequence[int],
