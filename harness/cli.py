@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sd", action="append", default=None, metavar="SD|METRIC=SD",
                    help="noise sd in the claim's units (normalized where the claim normalizes), for every metric "
                         "or, repeated, per metric; default: from the claim's records at the budget, else at "
-                        "--pilot-budget")
+                        "--pilot-budget. For a contrast claim SD is the sd of one arm's runs (the same in both "
+                        "arms), and the paired difference's sd is taken as sqrt(2) x SD (independent arms); its "
+                        "records give the difference's sd directly")
     p.add_argument("--pilot-budget", default=None, help="estimate the sd from the claim's records at this budget")
     p.add_argument("--power", type=float, default=0.8, help="power against the paper's effect (default 0.8)")
     p.add_argument("--max-seeds", type=int, default=100, help="largest number of seeds searched (default 100)")
@@ -665,7 +667,8 @@ def _plan_rows(results: Path, budget: str, claim: str, spec) -> tuple[list[dict[
             continue
         for m in found.record.result.members:
             rows.append({"value": u["params"][spec.axis], "seed": m.seed, "metrics": dict(m.metrics),
-                         "diverged": m.diverged, "curve": (m.curve_steps, m.curve_returns)})
+                         "diverged": m.diverged, "curve": (m.curve_steps, m.curve_returns),
+                         "arm": u["params"].get(spec.contrast) if spec.contrast else None})
     if spec.reach is not None and rows:  # computed from the curves, as the verdict does
         from harness.verdict import steps_to_threshold
         horizon = max(max(r["curve"][0], default=0) for r in rows)
@@ -697,6 +700,37 @@ def _plan_noise(rows: list[dict[str, Any]], spec, metric: str, all_levels: list[
     return (est if math.isfinite(est.sd) else None), means
 
 
+def _plan_contrast_noise(rows: list[dict[str, Any]], spec, metric: str, all_levels: list[Any], arms: list[Any]):
+    """(power.ContrastNoise or None, mean difference y_b - y_a per level) of one metric of a contrast claim:
+    the runs normalized with the spec, NaN and diverged runs left out (with them, their cells), paired by
+    (level, seed) as the verdict pairs them."""
+    import numpy as np
+
+    from harness import power
+    from harness.claim import axis_coordinate
+    keep = [r for r in rows if not r["diverged"] and any(repr(r["arm"]) == repr(a) for a in arms)]
+    y = spec.normalize(np.array([r["metrics"].get(metric, math.nan) for r in keep], dtype=float))
+    ok = np.isfinite(y)
+    keep, y = [r for r, k in zip(keep, ok) if k], y[ok]
+    labels = [repr(a) for a in arms]
+    if not keep or len({repr(r["arm"]) for r in keep}) < 2:
+        return None, {}
+    x = np.array([axis_coordinate(spec, r["value"], all_levels) for r in keep])
+    try:
+        est = power.contrast_noise(x, y, [repr(r["arm"]) for r in keep], [r["seed"] for r in keep],
+                                   order=tuple(labels), blocked=bool(spec.blocks))
+    except ValueError:  # no (level, seed) cell holds both arms
+        return None, {}
+    xc, ya, yb, _, _, _ = power.paired_differences(x, y, [repr(r["arm"]) for r in keep], [r["seed"] for r in keep],
+                                                   tuple(labels))
+    level_of = {axis_coordinate(spec, v, all_levels): repr(v) for v in all_levels}
+    means: dict[str, list[float]] = {}
+    for xi, d in zip(xc.tolist(), (yb - ya).tolist()):
+        means.setdefault(level_of[xi], []).append(d)
+    means_out = {k: sum(v) / len(v) for k, v in means.items()}
+    return (est if math.isfinite(est.difference.sd) else None), means_out
+
+
 def cmd_plan(args, params: Params, budget: str) -> int:
     """The claim's power at the budget's design and the seeds it needs to see the paper's effect."""
     claim = args.claim
@@ -710,11 +744,10 @@ def cmd_plan(args, params: Params, budget: str) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     spec = d.spec
-    if spec.derive or spec.contrast:
-        kind = f"derived (derive={spec.derive!r})" if spec.derive else f"contrast (contrast={spec.contrast!r})"
-        print(f"{claim}: plan does not cover {kind} claims yet")
+    if spec.derive:
+        print(f"{claim}: plan does not cover derived (derive={spec.derive!r}) claims yet")
         return 0
-    others = sorted({k for u in d.units for k in u.params} - {spec.axis})
+    others = sorted({k for u in d.units for k in u.params} - {spec.axis, spec.contrast})
     if others or set(spec.blocks) - {"seed"}:
         print(f"{claim}: plan covers claims swept over their axis alone (blocks: seed or none); this one also "
               f"sweeps {', '.join(others) or ', '.join(spec.blocks)}")
@@ -739,15 +772,23 @@ def cmd_plan(args, params: Params, budget: str) -> int:
     levels = [v for v in d.kept if repr(v) not in controls]
     x_levels = [axis_coordinate(spec, v, all_levels) for v in levels]
     seeds, blocked = d.budget.seeds, "seed" in spec.blocks
+    if spec.contrast and not blocked and seeds > 1:
+        print(f"{claim}: a contrast pairs its arms' runs by (level, seed), and without blocks=\"seed\" its verdict "
+              f"cannot pair {seeds} seeds per level (trend.assess_contrast): add blocks=\"seed\" to the marker")
+        return 0
     unit = slope_unit(spec.scale)
+    arms = list(dict.fromkeys(u.params[spec.contrast] for u in d.units)) if spec.contrast else []  # (a, b)
+    labels = tuple(f"{spec.contrast}={a}" for a in arms)
     units_note = " (normalized: random 0, reference 1)" if spec.normalized else ""
     results = Path(args.results)
 
-    sources: list[tuple[str, list[dict[str, Any]]]] = []
+    sources: list[tuple[str, list[dict[str, Any]], str]] = []
     for b in [budget] + ([args.pilot_budget] if args.pilot_budget and args.pilot_budget != budget else []):
         found = _plan_rows(results, b, claim, spec)
         if found and found[0]:
-            sources.append((b, found[0]))
+            other = b == budget and (found[1].get("settings") != d.settings or found[1].get("spec_hash") != spec.hash)
+            sources.append((b, found[0], "; records of another design: its settings or spec differ from today's"
+                            if other else ""))
 
     print(f"{claim} at budget {budget}: {d.doc.get('statement', '')}")
     coords = ", ".join(f"{v:g}" for v in x_levels)
@@ -755,35 +796,61 @@ def cmd_plan(args, params: Params, budget: str) -> int:
           f"{coords}) x {seeds} seeds, {'blocked by seed' if blocked else 'unblocked'}; alpha={d.alpha:g}"
           + (f"; controls {list(spec.controls)} left out" if spec.controls else "")
           + ("; smoke budget: plumbing only" if d.budget.plumbing_only else ""))
+    if spec.contrast:
+        print(f"  contrast: tested on d = y[{labels[1]}] - y[{labels[0]}], one per (level, seed) cell "
+              f"({len(levels) * seeds} cells of 2 runs);\n"
+              f"    sd, MDE and paper effect below are of d and its slope, slope[{labels[1]}] - slope[{labels[0]}]")
     missing = []
     for metric, direction in spec.metrics.items():
         sd = given_sd.get(metric, given_sd.get(None))
         source = "--sd"
+        if sd is not None and spec.contrast:
+            source = (f"sqrt(2) x --sd {sd:g}, the sd of one arm's runs: arms taken as independent, an upper "
+                      "estimate if a cell's two runs share noise")
+            sd = power.difference_sd(sd)
         if sd is None:
-            for b, rows in sources:
-                est, _ = _plan_noise(rows, spec, metric, all_levels)
-                if est is not None:
-                    sd = est.sd
+            for b, rows, stale in sources:
+                if spec.contrast:
+                    cest, _ = _plan_contrast_noise(rows, spec, metric, all_levels, arms)
+                    if cest is None:
+                        continue
+                    est = cest.difference
+                    arm_sd = ", ".join(f"{lab} {e.sd:.3g}" for lab, e in zip(labels, cest.arms))
+                    source = (f"records at budget {b}: the differences of {est.n} (level, seed) cells, {est.levels} "
+                              f"level(s), df={est.df}"
+                              + (", seed offsets removed" if est.blocked else
+                                 ", seed offsets not separable: an upper estimate" if spec.blocks else "")
+                              + (f", {cest.dropped} unpaired runs left out" if cest.dropped else "")
+                              + f"; each arm alone over these cells: {arm_sd}" + stale)
+                else:
+                    est, _ = _plan_noise(rows, spec, metric, all_levels)
+                    if est is None:
+                        continue
                     source = (f"records at budget {b}: {est.n} runs, {est.levels} level(s), df={est.df}"
                               + (", seed offsets removed" if est.blocked else
-                                 ", seed offsets not separable: an upper estimate" if spec.blocks else ""))
-                    break
+                                 ", seed offsets not separable: an upper estimate" if spec.blocks else "") + stale)
+                sd = est.sd
+                break
         print(f"\n  {metric} ({direction}{f', threshold {spec.threshold:g}' if spec.threshold else ''}"
-              f"{f', margin {spec.margin:g}' if spec.margin and direction.startswith('non_') else ''})")
+              f"{f', margin {spec.margin:g}' if spec.margin and direction.startswith('non_') else ''}"
+              f"{f': slope[{labels[1]}] - slope[{labels[0]}]' if spec.contrast else ''})")
         if sd is None:
             missing.append(metric)
             print("    sd: not available (no --sd for it, and no valid records of this metric"
+                  + (" with both arms in a (level, seed) cell" if spec.contrast else "")
                   + (f" at budget {budget}" + (f" or {args.pilot_budget}" if args.pilot_budget else "")) + ")")
             continue
         paper = metric_value(spec.paper_effect, metric)
         p = power.plan_metric(metric, direction, levels, x_levels, seeds, sd, sd_source=source, blocked=blocked,
                               paper_effect=paper, threshold=spec.threshold, margin=spec.margin, alpha=d.alpha,
                               power=args.power, max_seeds=args.max_seeds, n_sim=args.simulations,
-                              n_permutations=d.permutations, unit=unit)
+                              n_permutations=d.permutations, unit=unit,
+                              contrast=labels if spec.contrast else None)
         boundary = f" beyond the boundary {p.shift:+g}" if p.shift else ""
-        print(f"    sd: {p.sd:.3g}{units_note} ({p.sd_source})")
-        print(f"    MDE at this design: {p.mde:.3g} {unit}{boundary} ({p.power:.0%} power, {p.method} test, "
-              f"smallest p {p.min_p:.3g})")
+        of_d = " of the difference d" if spec.contrast else ""
+        print(f"    sd{of_d}: {p.sd:.3g}{units_note} ({p.sd_source})")
+        print(f"    MDE at this design: {p.mde:.3g} {unit}{boundary}{' of d' if spec.contrast else ''} "
+              f"({p.power:.0%} power, {p.method} test, smallest p {p.min_p:.3g})")
         if p.effect is None:
             print(f"    paper effect: {'unknown' if paper == 'unknown' else 'not given'}")
         else:
@@ -810,16 +877,27 @@ def cmd_plan(args, params: Params, budget: str) -> int:
         for b, (rows, design) in budgets_with_records:
             steps = (design.get("settings") or {}).get("steps")
             for metric in spec.metrics:
-                est, means = _plan_noise(rows, spec, metric, all_levels)
+                if spec.contrast:
+                    cest, means = _plan_contrast_noise(rows, spec, metric, all_levels, arms)
+                    est = cest.difference if cest is not None else None
+                else:
+                    est, means = _plan_noise(rows, spec, metric, all_levels)
                 sd_text = f"{est.sd:.3g}" if est is not None else "n/a"
-                print(f"    {b} (steps={steps if steps is not None else '?'}) {metric}: sd {sd_text}, level means "
-                      + ", ".join(f"{k}: {v:.3g}" for k, v in means.items()))
+                what = "sd of d" if spec.contrast else "sd"
+                print(f"    {b} (steps={steps if steps is not None else '?'}) {metric}: {what} {sd_text}, level means"
+                      + (" of d " if spec.contrast else " ") + ", ".join(f"{k}: {v:.3g}" for k, v in means.items()))
     if missing:
-        lid = next(u.level_id for u in d.units if repr(u.params[spec.axis]) not in controls)
-        clash = sorted({u.level_id for u in d.units if u.level_id != lid and lid in u.level_id})
+        first = next(u for u in d.units if repr(u.params[spec.axis]) not in controls)
+        lid, want = first.level_id, {first.level_id}
+        if spec.contrast:  # both arms at the smallest level: select on the axis's part of the test id
+            v0 = first.params[spec.axis]
+            want = {u.level_id for u in d.units if repr(u.params[spec.axis]) == repr(v0)}
+            lid = designs.value_id(spec.axis, v0) or lid
+        clash = sorted({u.level_id for u in d.units if u.level_id not in want and lid in u.level_id})
         k = lid if not clash else f"{lid} and not " + " and not ".join(clash)
         k = f'"{k}"' if clash else k
-        print(f"\nno noise estimate for {', '.join(missing)}: run the smallest level first,\n"
+        print(f"\nno noise estimate for {', '.join(missing)}: run the smallest level first"
+              + (" (both arms)" if spec.contrast else "") + ",\n"
               f"  pytest claims/test_{claim}.py -k {k} --budget {budget}\n"
               f"then `python -m harness plan {claim} --budget {budget}` again, or use records at another budget "
               f"(--pilot-budget B), or pass --sd SD (in the claim's units{units_note}).", file=sys.stderr)

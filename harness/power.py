@@ -55,6 +55,19 @@ holds many levels, but within blocks of only L levels it is smaller: with D = su
 distinct levels is L (L - 1) (2L + 5) / 18; unblocked, with s runs per level, it is ~ s^3 (L^3 - L) / 9.)
 Using 3/pi for a blocked design of 4 levels would understate the seeds needed by about 25%. The
 approximation ignores the discreteness of the exact test, which matters with few seeds.
+
+Contrast claims
+---------------
+
+A ``contrast`` claim's test (``trend.assess_contrast``) is the trend test above applied to the paired
+differences d = y_b - y_a, one per (level, seed) cell, within seeds, at shift 0 (no threshold or margin):
+a slope of d is slope_b - slope_a. Its design is therefore the single-arm design with d in place of y
+(each seed one block holding every level once), and every formula above holds with ``sd`` the within-seed
+sd of d and the effect the paper's difference of slopes: ``plan_metric(..., contrast=(a, b))``. From records
+that sd is ``noise_estimate`` of the differences of the complete cells (``contrast_noise``): what is shared
+by a cell's two runs (seed offsets, a seed's start states at that level) cancels in d, as in the test. From
+one arm's sd alone it is ``difference_sd``: sqrt(2) sd for independent arms of equal noise, an upper estimate
+when a cell's runs share noise.
 """
 from __future__ import annotations
 
@@ -121,6 +134,82 @@ def noise_estimate(x, y, blocks=None) -> NoiseEstimate:
 def noise_sd(x, y, blocks=None) -> float:
     """The residual sd of pilot or committed data (see ``noise_estimate``)."""
     return noise_estimate(x, y, blocks).sd
+
+
+@dataclass(frozen=True)
+class ContrastNoise:
+    """The noise of a contrast claim's paired differences d = y_b - y_a, and of each arm alone."""
+
+    difference: NoiseEstimate
+    """The residual sd of d over the complete cells: the ``sd`` a contrast's plan takes (n counts cells)."""
+    arms: tuple[NoiseEstimate, NoiseEstimate]
+    """Each arm's own residual sd over the same cells, (a, b): beside the difference's, for comparison
+    (sqrt(sd_a^2 + sd_b^2) when the arms' noise is independent, less when a cell's runs share it)."""
+    labels: tuple
+    """(a, b)."""
+    cells: int
+    """Complete cells: (x, pair) holding exactly one run of each arm."""
+    dropped: int
+    """Runs left out, in cells that do not hold exactly one run of each arm (a partial pilot, say)."""
+
+
+def paired_differences(x, y, group, pairs, order: tuple | None = None):
+    """The cells of a contrast design, as ``trend.assess_contrast`` pairs them: the runs sharing x and a
+    ``pairs`` label (the seed) form a cell, and a cell holding exactly one run of each of ``group``'s two
+    labels gives one difference y_b - y_a. ``order=(a, b)`` names the labels, else b is the one sorting
+    last. Cells not holding exactly one run of each arm are left out (``assess_contrast`` would refuse
+    them; a pilot may lack some). Returns (x, y_a, y_b, pair label) of the complete cells, in order of
+    first appearance, the labels (a, b) and the number of runs left out."""
+    x = np.asarray(x, dtype=float).reshape(-1)
+    y = np.asarray(y, dtype=float).reshape(-1)
+    group, pairs = list(group), list(pairs)
+    if not (x.shape == y.shape and len(group) == x.size == len(pairs)):
+        raise ValueError(f"x, y, group and pairs need one entry per run, got {x.size}, {y.size}, {len(group)} "
+                         f"and {len(pairs)}")
+    present = set(group)
+    if len(present) != 2:
+        raise ValueError(f"a contrast needs runs of exactly two arms, got the labels {sorted(present, key=repr)}")
+    if order is None:
+        try:
+            order = tuple(sorted(present))
+        except TypeError:
+            order = tuple(sorted(present, key=repr))
+    elif len(order) != 2 or set(order) != present:
+        raise ValueError(f"order must name the two arms {sorted(present, key=repr)} as (a, b), got {order!r}")
+    a, b = order
+    cells: dict[tuple, dict[Any, list[float]]] = {}
+    for xi, yi, gi, pi in zip(x.tolist(), y.tolist(), group, pairs):
+        cells.setdefault((xi, pi), {a: [], b: []})[gi].append(yi)
+    done = [(k, v) for k, v in cells.items() if len(v[a]) == 1 and len(v[b]) == 1]
+    xc = np.array([k[0] for k, _ in done], dtype=float)
+    ya = np.array([v[a][0] for _, v in done], dtype=float)
+    yb = np.array([v[b][0] for _, v in done], dtype=float)
+    return xc, ya, yb, [k[1] for k, _ in done], (a, b), int(x.size - 2 * len(done))
+
+
+def contrast_noise(x, y, group, pairs, *, order: tuple | None = None, blocked: bool = True) -> ContrastNoise:
+    """The noise a contrast claim's test sees (``paired_differences``, then ``noise_estimate`` of the
+    differences, blocked by the pair label when ``blocked``), and each arm's own over the same cells.
+    Raises ValueError when no cell is complete."""
+    xc, ya, yb, pc, labels, dropped = paired_differences(x, y, group, pairs, order)
+    if xc.size == 0:
+        raise ValueError(f"no (level, seed) cell holds a run of both arms {labels}: no difference to estimate "
+                         "the noise from")
+    blocks = np.array([repr(p) for p in pc]) if blocked else None
+    return ContrastNoise(difference=noise_estimate(xc, yb - ya, blocks),
+                         arms=(noise_estimate(xc, ya, blocks), noise_estimate(xc, yb, blocks)),
+                         labels=labels, cells=int(xc.size), dropped=dropped)
+
+
+def difference_sd(sd_a: float, sd_b: float | None = None) -> float:
+    """The sd of y_b - y_a for independent arms of sds ``sd_a`` and ``sd_b`` (default: the same):
+    sqrt(sd_a^2 + sd_b^2), sqrt(2) sd_a for equal arms. An upper estimate when a cell's two runs share
+    noise (the same seed meets the same start states), which the difference cancels."""
+    sd_b = sd_a if sd_b is None else sd_b
+    for v in (sd_a, sd_b):
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"an arm's sd must be a finite number >= 0, got {v!r}")
+    return math.hypot(sd_a, sd_b)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,15 +452,30 @@ class Plan:
     max_seeds: int
     unit: str = "per doubling"
     conclusion: str = ""
+    contrast: tuple | None = None
+    """A contrast claim's arms (a, b): then ``sd``, ``mde`` and the paper's effect are of the difference
+    y_b - y_a per (level, seed) cell, and of its slope, slope_b - slope_a (None for a single-arm claim)."""
 
 
 def plan_metric(metric: str, direction: str, levels: Sequence[Any], x_levels: Sequence[float], seeds: int,
                 sd: float, *, sd_source: str = "", blocked: bool = True, paper_effect: Any = None,
                 threshold: float = 0.0, margin: float = 0.0, alpha: float = 0.05, power: float = 0.8,
                 max_seeds: int = MAX_SEEDS, n_sim: int = DEFAULT_SIMULATIONS, seed: int = 0,
-                n_permutations: int = 9999, unit: str = "per doubling") -> Plan:
-    """The ``Plan`` of one metric: MDE at this design, and the seeds needed against the paper's effect."""
+                n_permutations: int = 9999, unit: str = "per doubling", contrast: tuple | None = None) -> Plan:
+    """The ``Plan`` of one metric: MDE at this design, and the seeds needed against the paper's effect.
+
+    With ``contrast=(a, b)`` the claim is a difference of slopes (``trend.assess_contrast``): its test is the
+    trend test of the per-(level, seed) differences d = y_b - y_a at shift 0, one block of the levels per
+    seed, so the same machinery applies to d: ``sd`` is then the sd of d (``contrast_noise``, or
+    ``difference_sd`` of one arm's sd), and ``paper_effect`` is the paper's slope_b - slope_a."""
     strict = direction in ("increasing", "decreasing")
+    if contrast is not None:
+        if len(contrast) != 2:
+            raise ValueError(f"contrast must name the two arms (a, b), got {contrast!r}")
+        if not strict or threshold or margin:
+            raise ValueError("a contrast tests a difference of slopes: increasing/decreasing, without threshold or "
+                             f"margin (got {direction!r}, threshold={threshold!r}, margin={margin!r})")
+        contrast = tuple(contrast)
     shift = trend._CLAIM_TEST[direction][1] * float(threshold if strict else margin) + 0.0
     common = dict(blocked=blocked, direction=direction, alpha=alpha, power=power, n_sim=n_sim, seed=seed,
                   n_permutations=n_permutations)
@@ -387,7 +491,7 @@ def plan_metric(metric: str, direction: str, levels: Sequence[Any], x_levels: Se
                 seeds=int(seeds), blocked=blocked, sd=float(sd), sd_source=sd_source, alpha=alpha, power=power,
                 mde=res.mde, shift=shift, method=res.method, min_p=res.min_p, paper_effect=paper_effect,
                 effect=effect, ratio=ratio, seeds_needed=needed, normal_seeds=approx, max_seeds=max_seeds,
-                unit=unit)
+                unit=unit, contrast=contrast)
     return _with_conclusion(plan)
 
 
@@ -397,7 +501,8 @@ def _with_conclusion(p: Plan) -> Plan:
                 "add seeds or levels")
     elif p.effect is None:
         what = "unknown" if p.paper_effect == "unknown" else "not given (paper_effect= in the claim marker)"
-        text = (f"paper effect {what}: this design detects a slope {_edge(p)} {p.unit} with "
+        slope = "slope" if p.contrast is None else f"difference of slopes ({p.contrast[1]} - {p.contrast[0]})"
+        text = (f"paper effect {what}: this design detects a {slope} {_edge(p)} {p.unit} with "
                 f"{p.power:.0%} power")
     elif p.effect <= 0:
         text = ("the paper's effect does not clear the claim's boundary "

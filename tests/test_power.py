@@ -144,6 +144,117 @@ def test_noise_sd_of_a_one_level_pilot():
 
 
 # --------------------------------------------------------------------------------------------------
+# Contrast claims: the test of the paired differences (trend.assess_contrast)
+
+
+def _two_arms(rng, x_levels, seeds, sd, delta, cell_sd=0.0, shuffle=False):
+    """x, y, arm, seed of a contrast design: every (level, seed) cell one run of arm "a" and one of "b".
+    Arm b's slope exceeds a's by ``delta``; both arms share an arbitrary level shape, a seed offset and a cell
+    effect of sd ``cell_sd`` (the differences cancel them); each run adds its own noise of sd ``sd``."""
+    xl = np.asarray(x_levels, dtype=float)
+    shape = 0.3 * np.sin(3 * xl) + 0.1 * xl  # a common, non-linear level profile
+    x, y, arm, seed = [], [], [], []
+    for j in range(seeds):
+        offset = rng.normal(0, 2.0)
+        for i, xi in enumerate(xl):
+            cell = rng.normal(0, cell_sd) if cell_sd else 0.0
+            for label, extra in (("a", 1.5), ("b", delta * xi)):  # arm a: a constant offset; b: the extra slope
+                x.append(xi)
+                y.append(shape[i] + offset + cell + extra + rng.normal(0, sd))
+                arm.append(label)
+                seed.append(j)
+    x, y, arm, seed = np.array(x), np.array(y), np.array(arm), np.array(seed)
+    if shuffle:
+        order = rng.permutation(x.size)
+        x, y, arm, seed = x[order], y[order], arm[order], seed[order]
+    return x, y, arm, seed
+
+
+def test_contrast_plan_is_the_plan_of_the_differences_and_shrinks_with_seeds():
+    sd_d = power.difference_sd(0.2)
+    assert sd_d == pytest.approx(0.2 * math.sqrt(2))
+    assert power.difference_sd(0.3, 0.4) == pytest.approx(0.5)
+    mdes = []
+    for s in (3, 6, 12, 24):
+        p = power.plan_metric("auc_return", "increasing", [2, 4, 8], np.log2([2, 4, 8]), s, sd_d,
+                              paper_effect=0.1, contrast=("block=mlp", "block=simba"))
+        assert p.mde == power.mde(np.log2([2, 4, 8]), s, sd_d)  # the single-arm machinery, on d
+        assert p.contrast == ("block=mlp", "block=simba") and p.shift == 0.0
+        mdes.append(p.mde)
+    assert all(a > b for a, b in zip(mdes, mdes[1:])), mdes
+    assert mdes[0] / mdes[-1] == pytest.approx(math.sqrt(8), rel=0.3)  # ~ 1 / sqrt(seeds)
+    # one arm's sd of 0.2 asks more seeds than a single-arm claim of the same sd (the difference is noisier)
+    single = power.plan_metric("auc_return", "increasing", [2, 4, 8], np.log2([2, 4, 8]), 5, 0.2, paper_effect=0.1)
+    both = power.plan_metric("auc_return", "increasing", [2, 4, 8], np.log2([2, 4, 8]), 5, sd_d, paper_effect=0.1,
+                             contrast=("a", "b"))
+    assert both.mde == pytest.approx(math.sqrt(2) * single.mde, rel=1e-12)
+    assert both.seeds_needed > single.seeds_needed
+    unknown = power.plan_metric("m", "decreasing", [2, 4, 8], np.log2([2, 4, 8]), 5, sd_d, paper_effect="unknown",
+                                contrast=("a", "b"))
+    assert "difference of slopes (b - a) <= " in unknown.conclusion
+    with pytest.raises(ValueError, match="difference of slopes"):
+        power.plan_metric("m", "non_increasing", [2, 4, 8], np.log2([2, 4, 8]), 5, sd_d, contrast=("a", "b"))
+    with pytest.raises(ValueError, match="difference of slopes"):
+        power.plan_metric("m", "increasing", [2, 4, 8], np.log2([2, 4, 8]), 5, sd_d, threshold=0.1,
+                          contrast=("a", "b"))
+
+
+def test_contrast_mde_matches_a_direct_simulation_of_assess_contrast():
+    """Two arms of sd 0.25, paired by (level, seed): at the planned MDE (sqrt(2) x 0.25 the sd of d), the
+    verdict's own contrast test rejects in 80% of simulated claims; at half of it, far fewer; at 0, <= alpha."""
+    x_levels, seeds, sd = np.log2([2, 4, 8]), 4, 0.25
+    m = power.mde(x_levels, seeds, power.difference_sd(sd), n_sim=4000)
+    rng = np.random.default_rng(2024)
+    n = 400
+    rates = {}
+    for factor in (1.0, 0.5, 0.0):
+        rejected = 0
+        for _ in range(n):
+            x, y, arm, seed = _two_arms(rng, x_levels, seeds, sd, factor * m, cell_sd=0.5)
+            res = trend.assess_contrast(x, y, arm, "increasing", blocks=seed, order=("a", "b"),
+                                        n_permutations=999, mde_simulations=0)
+            assert res.method == "exact"
+            rejected += res.p < 0.05
+        rates[factor] = rejected / n
+    se = math.sqrt(0.8 * 0.2 / n)  # 0.02
+    assert abs(rates[1.0] - 0.8) < 3.5 * se, rates
+    assert rates[0.5] < 0.55, rates
+    assert rates[0.0] < 0.05 + 3.5 * math.sqrt(0.05 * 0.95 / n), rates
+
+
+def test_contrast_noise_pairs_cells_and_cancels_what_they_share():
+    rng = np.random.default_rng(7)
+    sd = 0.25
+    x, y, arm, seed = _two_arms(rng, LOG4, 100, sd, 0.3, cell_sd=1.0, shuffle=True)
+    est = power.contrast_noise(x, y, arm, seed, order=("a", "b"))
+    assert est.labels == ("a", "b") and est.cells == 400 and est.dropped == 0
+    assert est.difference.blocked and est.difference.df == 400 - 4 - 99
+    assert est.difference.sd == pytest.approx(math.sqrt(2) * sd, rel=0.15)  # se ~5%
+    # each arm alone keeps the cell effects the differences cancel
+    assert all(a.sd > 3 * est.difference.sd for a in est.arms)
+    # the same as noise_estimate of the differences computed by hand
+    xs, d, bs = [], [], []
+    for j in range(100):
+        for xi in LOG4:
+            cell = (seed == j) & (x == xi)
+            xs.append(xi)
+            d.append(y[cell & (arm == "b")][0] - y[cell & (arm == "a")][0])
+            bs.append(j)
+    assert est.difference.sd == pytest.approx(power.noise_sd(xs, d, bs), rel=1e-12)
+    # an incomplete cell is left out, not mispaired; the default order puts the label sorting last as b
+    keep = np.ones(x.size, bool)
+    keep[0] = False
+    part = power.contrast_noise(x[keep], y[keep], arm[keep], seed[keep])
+    assert part.labels == ("a", "b") and part.cells == 399 and part.dropped == 1
+    swapped = power.contrast_noise(x, y, arm, seed, order=("b", "a"))
+    assert swapped.difference.sd == pytest.approx(est.difference.sd, rel=1e-12)
+    with pytest.raises(ValueError, match="no \\(level, seed\\) cell"):
+        power.contrast_noise([0.0, 1.0], [1.0, 2.0], ["a", "b"], [0, 1])
+    with pytest.raises(ValueError, match="exactly two arms"):
+        power.contrast_noise([0.0, 1.0], [1.0, 2.0], ["a", "a"], [0, 0])
+
+
+# --------------------------------------------------------------------------------------------------
 # python -m harness plan on a toy project
 
 
@@ -168,7 +279,7 @@ def _plan(capsys, *args: str) -> tuple[int, str]:
     return rc, out.out + out.err
 
 
-def _write_records(root: Path, budget: str, levels=None) -> None:
+def _write_records(root: Path, budget: str, levels=None, claim: str = "toy_trend") -> None:
     """Train the toy claim's units (instant, no pytest) and write their records and the claim design, as a
     run of ``pytest claims --budget <budget>`` would."""
     from harness import design as designs
@@ -178,7 +289,7 @@ def _write_records(root: Path, budget: str, levels=None) -> None:
     from harness.result import RunResult
 
     params = Params.load(root / "params.yaml")
-    d = designs.build_all(params, params.budget(budget), "cpu", ["toy_trend"])["toy_trend"]
+    d = designs.build_all(params, params.budget(budget), "cpu", [claim])[claim]
     results = root / "results"
     for u in d.units:
         if levels is not None and u.params["size"] not in levels:
@@ -189,7 +300,7 @@ def _write_records(root: Path, budget: str, levels=None) -> None:
         write_record(results / u.path, Record(key=u.key, agent=u.agent, config=asdict(u.plan.config),
                                               seeds=list(u.seeds), device="cpu", code=u.code,
                                               result=RunResult.from_dict(out)))
-    atomic_write_json(results / budget / "claims" / "toy_trend.json",
+    atomic_write_json(results / budget / "claims" / f"{claim}.json",
                       d.to_dict({u.path: file_digest(results / u.path) for u in d.units}))
 
 
@@ -277,3 +388,105 @@ def test_plan_rejects_a_bad_sd(tmp_path, monkeypatch, capsys):
     _project(tmp_path, monkeypatch)
     rc, out = _plan(capsys, "toy_trend", "--sd", "final_return=0.1")
     assert rc == 2 and "METRIC=SD" in out
+
+
+# --------------------------------------------------------------------------------------------------
+# python -m harness plan on a toy contrast claim
+
+TOY_GAP = '''"""Toy contrast claim: the slope in size differs between two noise levels (the truth: it does not).
+
+Source: synthetic data for the harness's own tests; no paper.
+Departures: none (harness/agents/toy.py: a run's level is slope * log2(size) plus noise times a standard normal
+drawn from (seed, size), so the two arms of a (size, seed) cell share that draw and differ by 0.2 times it).
+Pilot: none.
+"""
+import pytest
+
+from harness.agents import toy
+
+
+@pytest.mark.claim(axis="size", contrast="noise", metrics={"auc_return": "increasing"}, blocks="seed",
+                   paper_effect=PAPER)
+@pytest.mark.parametrize("size", [1, 2, 4, 8])
+@pytest.mark.parametrize("noise", [0.1, 0.3])
+def test_toy_gap(noise, size, seeds, settings, device, record):
+    cfg = toy.Config(size=size, steps=settings.steps, slope=settings.slope, noise=noise)
+    record(toy.train(cfg, seeds, device))
+'''
+
+
+def _contrast_project(tmp_path: Path, monkeypatch, paper_effect: str = "0.5") -> Path:
+    root = _project(tmp_path, monkeypatch)
+    with open(root / "params.yaml", "a") as f:
+        f.write("  toy_gap:\n    agent: toy\n    smoke: {steps: 8, slope: -1.0}\n"
+                "    quick: {steps: 8, slope: -1.0, minutes: 0.1}\n")
+    (root / "claims" / "test_toy_gap.py").write_text(TOY_GAP.replace("PAPER", paper_effect))
+    return root
+
+
+LABELS = ("noise=0.1", "noise=0.3")
+
+
+def test_plan_of_a_contrast_claim_with_given_sd(tmp_path, monkeypatch, capsys):
+    """--sd is one arm's sd: the plan is that of the paired differences, of sd sqrt(2) x SD."""
+    _contrast_project(tmp_path, monkeypatch)
+    rc, out = _plan(capsys, "toy_gap", "--sd", "0.3")
+    assert rc == 0, out
+    assert "does not cover" not in out
+    x = np.log2([1, 2, 4, 8])
+    expected = power.plan_metric("auc_return", "increasing", [1, 2, 4, 8], x, 4, power.difference_sd(0.3),
+                                 paper_effect=0.5, n_permutations=999, contrast=LABELS)
+    assert "4 levels [1, 2, 4, 8] (x = log2 level: 0, 1, 2, 3) x 4 seeds, blocked by seed" in out
+    assert "contrast: tested on d = y[noise=0.3] - y[noise=0.1], one per (level, seed) cell (16 cells of 2 runs)" in out
+    assert "auc_return (increasing: slope[noise=0.3] - slope[noise=0.1])" in out
+    assert "sd of the difference d: 0.424 (sqrt(2) x --sd 0.3, the sd of one arm's runs" in out
+    assert _number(out, "MDE at this design:") == f"{expected.mde:.3g}"
+    assert expected.mde == pytest.approx(math.sqrt(2) * power.mde(x, 4, 0.3, n_permutations=999), rel=1e-12)
+    assert _number(out, "paper effect:") == "0.5"
+    assert _number(out, "MDE / paper effect:") == f"{expected.ratio:.2f}"
+    assert _number(out, "against the paper effect:") == str(expected.seeds_needed)
+    assert _number(out, "normal approximation:") == f"{expected.normal_seeds:.3g}"
+    assert f"conclusion: {expected.conclusion}" in out
+
+    (tmp_path / "unknown").mkdir()
+    _contrast_project(tmp_path / "unknown", monkeypatch, paper_effect='"unknown"')
+    rc, out = _plan(capsys, "toy_gap", "--sd", "0.3")
+    assert rc == 0, out
+    assert "paper effect: unknown" in out
+    assert "detects a difference of slopes (noise=0.3 - noise=0.1) >= " in out
+
+
+def test_plan_of_a_contrast_claim_from_its_records(tmp_path, monkeypatch, capsys):
+    """From records the sd is that of the per-(level, seed) differences, which the arms' shared noise leaves
+    at 0.2 times the draw: not sqrt(2) times either arm's."""
+    root = _contrast_project(tmp_path, monkeypatch)
+    rc, out = _plan(capsys, "toy_gap")
+    assert rc == 2
+    assert "pytest claims/test_toy_gap.py -k size1 --budget quick" in out  # both arms of the smallest level
+    assert "run the smallest level first (both arms)" in out
+
+    _write_records(root, "quick", claim="toy_gap")
+    rc, out = _plan(capsys, "toy_gap")
+    assert rc == 0, out
+    from harness.agents import toy
+    auc = {(n, s, seed): toy.train(toy.Config(size=s, steps=8, slope=-1.0, noise=n), [seed]).members[0]
+           .metrics["auc_return"] for n in (0.1, 0.3) for s in (1, 2, 4, 8) for seed in range(4)}
+    cells = [(s, seed) for s in (1, 2, 4, 8) for seed in range(4)]
+    d = [auc[0.3, s, seed] - auc[0.1, s, seed] for s, seed in cells]
+    sd = power.noise_sd(np.log2([s for s, _ in cells]), d, [seed for _, seed in cells])
+    one_arm = power.noise_sd(np.log2([s for s, _ in cells]), [auc[0.3, s, seed] for s, seed in cells],
+                             [seed for _, seed in cells])
+    assert sd == pytest.approx(2 / 3 * one_arm, rel=1e-9)  # 0.2 / 0.3 of the noisier arm's
+    assert _number(out, "sd of the difference d:") == f"{sd:.3g}"
+    assert ("records at budget quick: the differences of 16 (level, seed) cells, 4 level(s), df=9, seed offsets "
+            "removed; each arm alone over these cells: noise=0.1 ") in out
+    expected = power.plan_metric("auc_return", "increasing", [1, 2, 4, 8], np.log2([1, 2, 4, 8]), 4, sd,
+                                 paper_effect=0.5, n_permutations=999, contrast=LABELS)
+    assert _number(out, "MDE at this design:") == f"{expected.mde:.3g}"
+    assert "records of another design" not in out
+
+    _write_records(root, "smoke", claim="toy_gap")
+    rc, out = _plan(capsys, "toy_gap")
+    assert rc == 0, out
+    assert "steps: records at 2 budgets" in out
+    assert re.search(r"quick \(steps=8\) auc_return: sd of d [0-9.e-]+, level means of d 1: ", out)
