@@ -1,6 +1,6 @@
 """Seeds trained one after another, resumable: the checkpoint loop of agents that do not batch their seeds.
 
-An agent whose seeds run in turn (``harness.agents.dt``) trains each with a ``train_one(seed, resume, save)``
+An agent whose seeds run in turn (``harness.agents.dt``, ``dreamer``) trains each with a ``train_one(seed, resume, save)``
 that calls ``save(step, state)`` after each of its ``steps_per_member`` steps (``state``: a function that
 returns every object with training state, called only when a save is due) and, given the ``resume`` state that
 one of those calls saved, continues after its step. ``in_turn`` runs the seeds in order: when the harness's

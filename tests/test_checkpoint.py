@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from harness import checkpoint, offline
-from harness.agents import alphazero, dqn, dt, muzero, ppo, sac, toy
+from harness.agents import alphazero, dqn, dreamer, dt, muzero, ppo, sac, toy
 from test_execute import command, environ, project, records, set_sleep, wait_for  # noqa: F401 - project: a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +33,8 @@ RESUMABLE = {
     "dqn": (dqn, dqn.Config(env_id="MinAtar/Breakout-v1", steps=1500, learning_starts=100, eps_decay=300,
                             target_update=50, eval_every=300, eval_episodes=2, width=32, max_episode_steps=200),
             [0, 1]),
+    "dreamer": (dreamer, dreamer.Config(size="XS", steps=600, prefill=100, batch=4, seq_len=16, train_ratio=16,
+                                        eval_every=200, eval_episodes=1, max_episode_steps=100), [0, 1]),
     "dt": (dt, dt.Config(size="XS", steps=400, batch=8, context=4, eval_episodes=1,
                          data=offline.DataConfig(games=("Breakout", "Freeway"), transitions=300, expert_steps=1024,
                                                  medium_steps=1024, max_episode_steps=60)),
@@ -144,7 +146,7 @@ def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_
                                                      f"after step {ck.resumed_step}"
 
 
-@pytest.mark.parametrize("agent", ["alphazero", "dt", "muzero"])  # the agents that train their seeds in turn
+@pytest.mark.parametrize("agent", ["alphazero", "dreamer", "dt", "muzero"])  # the agents that train their seeds in turn
 def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(agent, tmp_path, monkeypatch):
     module, cfg, _ = RESUMABLE[agent]
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "data"))

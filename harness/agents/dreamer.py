@@ -35,9 +35,17 @@ Evaluation of the untrained agent at step 0, then every ``eval_every`` env steps
 ``eval_episodes`` episodes with the actor's mode, on evaluation envs seeded by the seed only. Evaluation
 samples the posterior latents from the member's "explore" generator, as acting does; the step-0 evaluation
 restores that generator's state afterwards, so training is the same with or without it. Seeds train one
-after another. Deterministic for a seed on CPU; a non-finite loss stops the member, which is reported
+after another (harness/resume.py). Deterministic for a seed on CPU; a non-finite loss stops the member, which is reported
 ``diverged`` with NaN metrics (its step-0 evaluation stays). Training compute (``MemberResult.flops``) is
 counted by the 6N rule over the trained samples (see ``train_one``).
+
+Resuming. After an env step, when the harness's checkpoint is due (harness/checkpoint.py), ``train_one``
+saves every object in ``RESUMABLE``: the env (pickled whole, with its random generator and time limit), the
+agent (networks, optimizers, the shared "explore" generator), the acting state, the replay buffer, the
+replay and prefill generators and the curves so far. A resumed unit returns the record of an uninterrupted
+run, bit for bit on CPU (tests/test_checkpoint.py). An env that pickles as its constructor's arguments
+(gymnasium's ``EzPickle``: Box2D, MuJoCo) loses its state in a pickle, so such a unit saves no checkpoint
+and says so on stderr.
 
 Only Discrete action spaces and vector (Box) observations are supported (a CNN encoder for pixels is not
 written); anything else is a clear error.
@@ -45,6 +53,7 @@ written); anything else is a clear error.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -55,6 +64,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harness import resume
 from harness.agents.common import training_flops
 from harness.envs import derive_seed, env_seed, make_env
 from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
@@ -467,11 +477,19 @@ def evaluate(agent: Agent, cfg: Config, seed: int) -> float:
 
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
-    """Train one agent per seed, one after another."""
-    return RunResult(members=[train_one(cfg, s, device)[0] for s in seeds], config=asdict(cfg), device=device)
+    """Train one agent per seed, one after another, resuming the unit's checkpoint if it has one."""
+    members = resume.in_turn(seeds, cfg.steps, lambda seed, state, save: train_one(cfg, seed, device, state, save)[0])
+    return RunResult(members=members, config=asdict(cfg), device=device)
 
 
-def train_one(cfg: Config, seed: int, device: str = "cpu") -> tuple[MemberResult, Agent]:
+RESUMABLE = ("env", "obs", "agent", "actor", "replay", "rng", "act_rng", "i", "curve_steps", "curve", "losses",
+             "updates", "owed", "next_eval")
+"""What a checkpoint of a member holds besides its step, torch's global generator and the elapsed time."""
+
+
+def train_one(cfg: Config, seed: int, device: str = "cpu", state: dict | None = None,
+              save: resume.Save | None = None) -> tuple[MemberResult, Agent]:
+    """One seed. ``state``: what ``save`` was given, to continue after its step (harness/resume.py)."""
     start = time.perf_counter()
     kwargs = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
     env = make_env(cfg.env_id, seed, **kwargs)
@@ -479,26 +497,39 @@ def train_one(cfg: Config, seed: int, device: str = "cpu") -> tuple[MemberResult
         raise ValueError(f"dreamer supports Discrete action spaces only; {cfg.env_id} has {env.action_space}")
     if not isinstance(env.observation_space, gym.spaces.Box):
         raise ValueError(f"dreamer needs vector (Box) observations; {cfg.env_id} has {env.observation_space}")
+    if save is not None and isinstance(env.unwrapped, gym.utils.EzPickle):
+        print(f"dreamer: {cfg.env_id} pickles without its state (gymnasium's EzPickle), so this unit saves no "
+              "checkpoint: an interrupted run starts again", file=sys.stderr)
+        save = None
     obs_dim, actions = int(np.prod(env.observation_space.shape)), int(env.action_space.n)
-    torch.manual_seed(derive_seed(seed, "init") & 0xFFFF_FFFF)
-    gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "explore") & 0xFFFF_FFFF)
-    rng = np.random.default_rng(derive_seed(seed, "replay"))
-    act_rng = np.random.default_rng(derive_seed(seed, "prefill"))
-    agent = Agent(cfg, obs_dim, actions, device, gen)
-    actor = Actor(agent)
-    replay = Replay(2 * cfg.steps + 1, obs_dim, actions)  # an episode's end adds its next first step
+    if state is None:
+        torch.manual_seed(derive_seed(seed, "init") & 0xFFFF_FFFF)
+        gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "explore") & 0xFFFF_FFFF)
+        rng = np.random.default_rng(derive_seed(seed, "replay"))
+        act_rng = np.random.default_rng(derive_seed(seed, "prefill"))
+        agent = Agent(cfg, obs_dim, actions, device, gen)
+        actor = Actor(agent)
+        replay = Replay(2 * cfg.steps + 1, obs_dim, actions)  # an episode's end adds its next first step
 
-    # step 0: the untrained agent, evaluated as every later evaluation is; it draws the posterior latents from
-    # ``gen``, which training uses too, so its state is put back and training stays as it is without it
-    gen_state = gen.get_state()
-    curve_steps, curve, losses = [0], [evaluate(agent, cfg, seed)], []
-    gen.set_state(gen_state)
+        # step 0: the untrained agent, evaluated as every later evaluation is; it draws the posterior latents
+        # from ``gen``, which training uses too, so its state is put back and training stays as it is without it
+        gen_state = gen.get_state()
+        curve_steps, curve, losses = [0], [evaluate(agent, cfg, seed)], []
+        gen.set_state(gen_state)
 
-    obs, _ = env.reset(seed=env_seed(cfg.env_id, derive_seed(seed, "env")))
-    i = replay.add(obs.ravel(), 0.0, 1.0, True)
-    diverged_step, updates, owed = None, 0, 0.0
-    next_eval = min(cfg.eval_every, cfg.steps)
-    for step in range(1, cfg.steps + 1):
+        obs, _ = env.reset(seed=env_seed(cfg.env_id, derive_seed(seed, "env")))
+        i = replay.add(obs.ravel(), 0.0, 1.0, True)
+        updates, owed = 0, 0.0
+        next_eval = min(cfg.eval_every, cfg.steps)
+        first = 1
+    else:  # resume: every object that carries state, as it was after step state["member_step"]
+        env.close()
+        (env, obs, agent, actor, replay, rng, act_rng, i, curve_steps, curve, losses, updates, owed,
+         next_eval) = (state[k] for k in RESUMABLE)
+        torch.set_rng_state(state["torch_rng"])
+        start, first = time.perf_counter() - state["elapsed"], state["member_step"] + 1
+    diverged_step = None
+    for step in range(first, cfg.steps + 1):
         if step <= cfg.prefill:
             a = np.eye(actions, dtype=np.float32)[act_rng.integers(actions)]
             actor(obs.ravel())  # keeps the acting state in step with the stream
@@ -533,6 +564,10 @@ def train_one(cfg: Config, seed: int, device: str = "cpu") -> tuple[MemberResult
             curve.append(evaluate(agent, cfg, seed))
             next_eval = min(next_eval + cfg.eval_every, cfg.steps)
             report_progress(step, cfg.steps, curve[-1])
+        if save is not None:
+            here = locals()
+            save(step, lambda: {"elapsed": time.perf_counter() - start, "torch_rng": torch.get_rng_state(),
+                                **{k: here[k] for k in RESUMABLE}})
     env.close()
     n_wm = sum(x.numel() for x in agent.wm.parameters())
     n_ac = sum(x.numel() for x in agent.ac.parameters())
