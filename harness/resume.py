@@ -1,12 +1,12 @@
 """Seeds trained one after another, resumable: the checkpoint loop of agents that do not batch their seeds.
 
-An agent whose seeds run in turn (``harness.agents.dt``, ``dreamer``) trains each with a ``train_one(seed, resume, save)``
-that calls ``save(step, state)`` after each of its ``steps_per_member`` steps (``state``: a function that
-returns every object with training state, called only when a save is due) and, given the ``resume`` state that
-one of those calls saved, continues after its step. ``in_turn`` runs the seeds in order: when the harness's
-checkpoint (harness/checkpoint.py) is due it saves the members already finished with the running member's
-state; a unit resumed during one seed keeps the finished members, resumes that seed and trains the later ones
-from scratch, so it returns the record of an uninterrupted run, bit for bit on CPU (tests/test_checkpoint.py).
+An agent whose seeds run in turn (``harness.agents.ada``, ``dreamer``, ``dt``) trains each with a ``train_one(seed,
+resume, save)`` that calls ``save(step, state)`` after each of its ``steps_per_member`` steps (``state``: a
+function that returns every object with training state, called only when a save is due) and, given the ``resume``
+state that one of those calls saved, continues after its step. ``in_turn`` runs the seeds in order: when the
+harness's checkpoint (harness/checkpoint.py) is due it saves the members already finished with the running member's
+state; a unit resumed during one seed keeps the finished members, resumes that seed and trains the later ones from
+scratch, so it returns the record of an uninterrupted run, bit for bit on CPU (tests/test_checkpoint.py).
 
 ``harness.agents.alphazero`` and ``muzero`` hold their own copies of this loop (moving them here re-keys their
 records; it waits for their next rerun).

@@ -26,19 +26,26 @@ policy, memory starting empty. Recorded per task: the score of every trial (band
 ``evaluate``). Metrics: ``final_return``/``auc_return`` (mean episode score, from the curve of
 evaluations after step 0), ``gain_median`` and ``gain_p20`` (last trial minus first trial: median and 20th
 percentile over held-out tasks, as AdA reports), ``gain_mean``, ``first_trial``, ``last_trial``, and for
-bandits ``normalized_score`` = (agent - random) / (best reference policy - random) on the same tasks,
-all of the last evaluation; ``MemberResult.initial`` holds the same metrics of the step-0 evaluation.
+bandits ``normalized_score`` = (agent - random) / (best reference policy - random) on the same tasks and
+``last_share_median``/``last_share_p20`` (the last trial's score over the task's best, pulls x its best arm's
+mean: median and 20th percentile over held-out tasks), all of the last evaluation; ``MemberResult.initial``
+holds the same metrics of the step-0 evaluation.
 Evaluation has its own env and action streams (``evaluate``), so it draws nothing that training uses.
 
 Seeds are trained one after another (a transformer ensemble would need batched attention weights; not
-done). Deterministic for a seed on CPU; a member whose loss goes non-finite stops training and is
-reported ``diverged`` with NaN metrics.
+done; harness/resume.py). Resuming: after an update, when the harness's checkpoint is due
+(harness/checkpoint.py), ``train_one`` saves every object in ``RESUMABLE`` (the policy and its optimizer, the
+training env with its task pool and random generator, the memory, the action generator, the value
+normalizer and the curves so far); a resumed unit returns the record of an uninterrupted run, bit for bit on
+CPU (tests/test_checkpoint.py). Deterministic for a seed on CPU; a member whose loss goes non-finite stops
+training and is reported ``diverged`` with NaN metrics.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -46,6 +53,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harness import resume
 from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed
 from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
@@ -57,8 +65,11 @@ TASKS = ("bandits", "darkroom")
 @dataclass(frozen=True)
 class Config:
     task: str = "bandits"
-    """"bandits" (harness/tasks/bandits.py: 5 arms, 4 trials of 10 pulls) or "darkroom" (harness/tasks/darkroom.py: 5x5, 4 trials of
-    at most 12 steps)."""
+    """"bandits" (harness/tasks/bandits.py: ``arms`` arms, 4 trials of 10 pulls) or "darkroom"
+    (harness/tasks/darkroom.py: 5x5, 4 trials of at most 12 steps)."""
+    arms: int = bandits.K
+    """Bandits only: arms per task (5: a trial of 10 pulls can try every arm twice; more arms than pulls make
+    what is learnt keep accumulating over the trials)."""
     pool: int | None = None
     """Training tasks: a finite pool of this many, or None for unlimited (a fresh task per episode)."""
     context: int = 40
@@ -89,11 +100,13 @@ class Config:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task != "bandits" and self.arms != bandits.K:
+            raise ValueError(f"ada Config.arms is for task='bandits' only; leave it at {bandits.K} for {self.task!r}")
         if self.num_envs % self.minibatches:
             raise ValueError(f"num_envs ({self.num_envs}) must be divisible by minibatches ({self.minibatches})")
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
-        for name in ("context", "width", "layers", "steps", "num_envs", "rollout", "eval_every", "eval_tasks"):
+        for name in ("arms", "context", "width", "layers", "steps", "num_envs", "rollout", "eval_every", "eval_tasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ada Config.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -130,8 +143,8 @@ def claim_config(settings, **level) -> Config:
 
 def make_env(cfg: Config, num_envs: int, seed: int, tasks: np.ndarray | None = None):
     if cfg.task == "bandits":
-        pool = None if tasks is not None else TaskPool(bandits.sample_tasks, cfg.pool, seed)
-        return bandits.Bandits(num_envs, pool=pool, tasks=tasks, seed=seed)
+        pool = None if tasks is not None else TaskPool(partial(bandits.sample_tasks, k=cfg.arms), cfg.pool, seed)
+        return bandits.Bandits(num_envs, pool=pool, k=cfg.arms, tasks=tasks, seed=seed)
     pool = None if tasks is not None else darkroom.training_pool(cfg.pool, seed)
     return darkroom.DarkRoom(num_envs, pool=pool, tasks=tasks, seed=seed)
 
@@ -144,7 +157,7 @@ def episode_cap(cfg: Config) -> int:
 def held_out(cfg: Config, n: int) -> np.ndarray:
     """The held-out tasks (the same for every seed and level, so levels are compared on the same tasks)."""
     if cfg.task == "bandits":
-        return bandits.held_out_tasks(n)
+        return bandits.held_out_tasks(n, cfg.arms)
     tasks = darkroom.split()[1]
     return tasks[np.arange(n) % len(tasks)]
 
@@ -312,10 +325,11 @@ def evaluate(policy: Policy, cfg: Config, tasks: np.ndarray, actions: int) -> np
     return out
 
 
-def eval_metrics(scores: np.ndarray, refs: dict[str, float] | None) -> dict[str, float]:
+def eval_metrics(scores: np.ndarray, refs: dict[str, float] | None, best: np.ndarray | None = None) -> dict[str, float]:
     """The adaptation metrics of one evaluation (``evaluate``'s scores, (n_tasks, trials)): the gain from the
     first trial to the last (median, 20th percentile, mean over tasks), the first and last trials' mean
-    scores and, for bandits (``refs`` given), the normalized score."""
+    scores and, for bandits (``refs`` and ``best``, each task's best trial score, given), the normalized score
+    and the last trial's share of the best score per task (median and 20th percentile over tasks)."""
     gain = scores[:, -1] - scores[:, 0]
     out = dict(gain_median=float(np.median(gain)), gain_p20=float(np.percentile(gain, 20)),
                gain_mean=float(gain.mean()), first_trial=float(scores[:, 0].mean()),
@@ -323,16 +337,28 @@ def eval_metrics(scores: np.ndarray, refs: dict[str, float] | None) -> dict[str,
     if refs is not None:
         per_pull = float(scores.sum(1).mean()) / (bandits.PULLS * bandits.TRIALS)
         out["normalized_score"] = bandits.normalized_score(per_pull, refs)
+        share = scores[:, -1] / best
+        out.update(last_share_median=float(np.median(share)), last_share_p20=float(np.percentile(share, 20)))
     return out
 
 
 @trainer
 def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
-    """Train one agent per seed (one after another); returns one MemberResult per seed."""
-    return RunResult(members=[train_one(cfg, s)[0] for s in seeds], config=asdict(cfg), device="cpu")
+    """Train one agent per seed (one after another, resuming the unit's checkpoint if it has one); returns one
+    MemberResult per seed."""
+    members = resume.in_turn(seeds, cfg.updates, lambda seed, state, save: train_one(cfg, seed, state, save)[0])
+    return RunResult(members=members, config=asdict(cfg), device="cpu")
 
 
-def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
+RESUMABLE = ("policy", "opt", "gen", "env", "obs", "mem", "prev_a", "prev_r", "episode", "next_id", "curve_steps",
+             "curve", "per_trial", "last_eval", "env_steps", "updates", "returns", "ep_return", "finished",
+             "train_curve", "next_eval", "initial")
+"""What a checkpoint of a member holds besides its update and the elapsed time."""
+
+
+def train_one(cfg: Config, seed: int, state: dict | None = None,
+              save: resume.Save | None = None) -> tuple[MemberResult, Policy]:
+    """One seed. ``state``: what ``save`` was given, to continue after its update (harness/resume.py)."""
     start = time.perf_counter()
     torch.manual_seed(derive_seed(seed, "init") & 0xFFFF_FFFF)
     gen = torch.Generator().manual_seed(derive_seed(seed, "explore") & 0xFFFF_FFFF)
@@ -344,6 +370,7 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
     eval_tasks = held_out(cfg, cfg.eval_tasks)
     refs = bandits.reference_scores(eval_tasks) if cfg.task == "bandits" else None
+    best = bandits.PULLS * eval_tasks.max(1) if cfg.task == "bandits" else None
 
     n, t_len, e = cfg.num_envs, cfg.rollout, cfg.num_envs
     mem = memory(policy, cfg, n, token_dim)
@@ -370,11 +397,19 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
         curve.append(float(last_eval.sum(1).mean()))
         per_trial.append(last_eval.mean(0).tolist())
 
-    # step 0: the untrained policy, with the protocol of every later evaluation; ``evaluate`` has its own env
-    # and action generator, so training draws the same numbers with or without it
-    run_eval(0)
-    initial = {**untrained_metrics(curve), **eval_metrics(last_eval, refs)}
-    for update in range(1, cfg.updates + 1):
+    if state is None:
+        # step 0: the untrained policy, with the protocol of every later evaluation; ``evaluate`` has its own
+        # env and action generator, so training draws the same numbers with or without it
+        run_eval(0)
+        initial = {**untrained_metrics(curve), **eval_metrics(last_eval, refs, best)}
+        first = 1
+    else:  # resume: every object that carries state, as it was after update state["member_step"] (``run_eval``
+        # sees these through its closure)
+        (policy, opt, gen, env, obs, mem, prev_a, prev_r, episode, next_id, curve_steps, curve, per_trial,
+         last_eval, env_steps, updates, returns, ep_return, finished, train_curve, next_eval,
+         initial) = (state[k] for k in RESUMABLE)
+        start, first = time.perf_counter() - state["elapsed"], state["member_step"] + 1
+    for update in range(first, cfg.updates + 1):
         if cfg.anneal_lr:
             opt.param_groups[0]["lr"] = cfg.lr * (1.0 - (update - 1) / cfg.updates)
         ctx_tokens, ctx_episode = mem.tokens.clone(), mem.episode.clone()
@@ -452,17 +487,21 @@ def train_one(cfg: Config, seed: int) -> tuple[MemberResult, Policy]:
             while next_eval <= env_steps:
                 next_eval += cfg.eval_every
         report_progress(env_steps, cfg.updates * e * t_len, curve[-1] if curve else None)
+        if save is not None:
+            here = locals()
+            save(update, lambda: {"elapsed": time.perf_counter() - start, **{k: here[k] for k in RESUMABLE}})
 
     metrics = curve_metrics(curve)
     if diverged_step is None:
-        metrics.update(eval_metrics(last_eval, refs))
+        metrics.update(eval_metrics(last_eval, refs, best))
     else:
-        metrics.update({k: math.nan for k in eval_metrics(last_eval, refs)})
+        metrics.update({k: math.nan for k in eval_metrics(last_eval, refs, best)})
     n_params = sum(p.numel() for p in policy.parameters())
     member = MemberResult(
         seed=int(seed), metrics=metrics, curve_steps=curve_steps, curve_returns=curve, initial=initial,
         diverged=diverged_step is not None, diverged_step=diverged_step, env_steps=env_steps, updates=updates,
-        params={"policy": n_params, "total": n_params}, flops=training_flops(n_params, trained=cfg.epochs * env_steps, acted=env_steps),
+        params={"policy": n_params, "total": n_params},
+        flops=training_flops(n_params, trained=cfg.epochs * env_steps, acted=env_steps),
         wall_time=time.perf_counter() - start,
         extra={"per_trial": per_trial, "references": refs, "held_out_tasks": len(eval_tasks),
                "train_return": train_curve})

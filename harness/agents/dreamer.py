@@ -35,8 +35,8 @@ Evaluation of the untrained agent at step 0, then every ``eval_every`` env steps
 ``eval_episodes`` episodes with the actor's mode, on evaluation envs seeded by the seed only. Evaluation
 samples the posterior latents from the member's "explore" generator, as acting does; the step-0 evaluation
 restores that generator's state afterwards, so training is the same with or without it. Seeds train one
-after another (harness/resume.py). Deterministic for a seed on CPU; a non-finite loss stops the member, which is reported
-``diverged`` with NaN metrics (its step-0 evaluation stays). Training compute (``MemberResult.flops``) is
+after another (harness/resume.py). Deterministic for a seed on CPU; a non-finite loss stops the member, which
+is reported ``diverged`` with NaN metrics (its step-0 evaluation stays). Training compute (``MemberResult.flops``) is
 counted by the 6N rule over the trained samples (see ``train_one``).
 
 Resuming. After an env step, when the harness's checkpoint is due (harness/checkpoint.py), ``train_one``

@@ -17,6 +17,7 @@ empirical mean), which is strong at short horizons.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -44,7 +45,7 @@ class Bandits(EpisodicEnv):
                  trials: int = TRIALS, tasks: np.ndarray | None = None, seed: int = 0):
         super().__init__(num_envs, obs_dim=3, actions=k, seed=seed)
         self.k, self.pulls, self.trials = k, pulls, trials
-        self.pool = pool or TaskPool(lambda r, n: sample_tasks(r, n, k), None, seed)
+        self.pool = pool or TaskPool(partial(sample_tasks, k=k), None, seed)
         self.fixed = tasks  # held-out evaluation: env i plays tasks[i] every episode
         self.means = np.zeros((num_envs, k))
         self.t = np.zeros(num_envs, dtype=np.int64)

@@ -20,6 +20,8 @@ uniformly among them every episode.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from harness.tasks import EpisodicEnv, TaskPool
@@ -37,9 +39,13 @@ def split(size: int = SIZE, held_out: float = HELD_OUT) -> tuple[np.ndarray, np.
     return tasks[n:], tasks[:n]
 
 
+def _draw(tasks: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+    return tasks[rng.integers(0, len(tasks), k)]
+
+
 def training_pool(n: int | None, seed: int = 0, size: int = SIZE) -> TaskPool:
-    train, _ = split(size)
-    return TaskPool(lambda rng, k: train[rng.integers(0, len(train), k)], n, seed)
+    """A pool of ``n`` training tasks (None: unlimited); it pickles (a checkpoint keeps it)."""
+    return TaskPool(partial(_draw, split(size)[0]), n, seed)
 
 
 class DarkRoom(EpisodicEnv):
