@@ -19,13 +19,16 @@ import pytest
 import torch
 
 from harness import checkpoint, offline
-from harness.agents import alphazero, dqn, dreamer, dt, muzero, ppo, sac, toy
+from harness import lm
+from harness.agents import ada, alphazero, dqn, dreamer, dt, muzero, ppo, rlhf, rlhf_ppo, sac, toy
 from test_execute import command, environ, project, records, set_sleep, wait_for  # noqa: F401 - project: a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Each agent that saves checkpoints, with a config that trains in a few seconds: (module, config, seeds).
 RESUMABLE = {
+    "ada": (ada, ada.Config(task="bandits", arms=8, pool=4, steps=24 * 8 * 20, num_envs=8, rollout=20, width=16,
+                            heads=2, context=6, eval_every=8 * 8 * 20, eval_tasks=20), [0, 1]),
     "alphazero": (alphazero, alphazero.Config(width=8, iterations=6, games_per_iteration=16, simulations=8,
                                               updates_per_iteration=10, eval_every=3, eval_games=8,
                                               anchor_rollout_sims=(8,), anchor_solver=False, ladder_games=20),
@@ -44,6 +47,12 @@ RESUMABLE = {
                [0, 1]),
     "ppo": (ppo, ppo.Config(env_id="MinAtar/Breakout-v1", steps=8192, num_envs=4, rollout=64, eval_every=2048,
                             eval_episodes=2, width=16, max_episode_steps=200), [0, 1]),
+    "rlhf": (rlhf, rlhf.Config(policy="XS", rm_size="XS", pretrain=lm.Config(steps=50, batch=16, documents=2000,
+                                                                          val_documents=100),
+                               pairs=320, val_pairs=50, rm_epochs=2, rm_batch=16, pool=500, max_n=64), [0, 1]),
+    "rlhf_ppo": (rlhf_ppo, rlhf_ppo.Config(proxy=rlhf.Config(policy="XS", rm_size="XS", pretrain=lm.Config(
+        steps=50, batch=16, documents=2000, val_documents=100), pairs=160, val_pairs=50, rm_epochs=1, rm_batch=16,
+        pool=500, max_n=64), iterations=6, batch=32, minibatches=2), [0, 1]),
     "sac": (sac, sac.Config(env_id="InvertedDoublePendulum-v5", steps=1500, learning_starts=200, eval_every=500,
                             eval_episodes=2, batch_size=32, critic_width=32, actor_width=32), [0, 1]),
     "toy": (toy, toy.Config(size=4, sleep=2.0), [0, 1, 2]),
@@ -121,6 +130,7 @@ print("finished")
 """
 
 
+@pytest.mark.usefixtures("lm_cache")  # the RLHF agents' pretrained LMs, built once (tests/conftest.py)
 @pytest.mark.parametrize("agent", sorted(RESUMABLE))
 def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_path, monkeypatch):
     module, cfg, seeds = RESUMABLE[agent]
@@ -146,7 +156,9 @@ def test_a_unit_killed_at_a_random_moment_resumes_to_the_same_result(agent, tmp_
                                                      f"after step {ck.resumed_step}"
 
 
-@pytest.mark.parametrize("agent", ["alphazero", "dreamer", "dt", "muzero"])  # the agents that train their seeds in turn
+# the agents that train their seeds in turn
+@pytest.mark.usefixtures("lm_cache")
+@pytest.mark.parametrize("agent", ["ada", "alphazero", "dreamer", "dt", "muzero", "rlhf", "rlhf_ppo"])
 def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result(agent, tmp_path, monkeypatch):
     module, cfg, _ = RESUMABLE[agent]
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "data"))
@@ -157,7 +169,10 @@ def test_a_unit_of_several_seeds_resumed_in_its_first_seed_gives_the_same_result
         module.train(cfg, [0])
     with checkpoint.saving(path, 3600.0) as ck:
         resumed = module.train(cfg, [0, 1])
-    assert ck.resumed_step == getattr(cfg, "iterations", getattr(cfg, "steps", None)) - 1
+    per_member = {"ada": lambda: cfg.updates, "rlhf": lambda: rlhf.proxy_steps(cfg),
+                  "rlhf_ppo": lambda: rlhf_ppo.steps_per_member(cfg)}.get(
+        agent, lambda: getattr(cfg, "iterations", getattr(cfg, "steps", None)))()
+    assert ck.resumed_step == per_member - 1
     assert _members(resumed) == _members(reference)
 
 

@@ -26,8 +26,12 @@ and ``oracle_peak_gain``, the same curve's peak with the gold reward as its own 
 can select better from the same pool).
 The curve's x is n (``curve_steps``), its y the gold gain; ``extra`` holds the KL and proxy curves.
 
-Seeds train one after another; determinism for a fixed seed on CPU is tested; a non-finite reward-model
-loss stops the member (``diverged``, NaN metrics) as in every agent.
+Seeds train one after another (harness/resume.py); determinism for a fixed seed on CPU is tested; a non-finite
+reward-model loss stops the member (``diverged``, NaN metrics) as in every agent. Resuming: after a reward-model
+step, when the harness's checkpoint is due (harness/checkpoint.py), ``train_proxy`` saves the model, its
+optimizer, the pairs, the batch order and torch's random state; a resumed unit returns the record of an
+uninterrupted run, bit for bit on CPU (tests/test_checkpoint.py). Best-of-n after training is not
+checkpointed (seconds).
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harness import lm
+from harness import resume
 from harness.agents.common import training_flops
 from harness.envs import derive_seed
 from harness.result import MemberResult, RunResult, report_progress, trainer
@@ -154,7 +159,8 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
         raise ValueError(f"the RLHF agent runs on CPU only (its models are tiny); got device {device!r}")
     policy, _ = lm.pretrained(cfg.lm_config(cfg.policy))
     trunk, _ = lm.pretrained(cfg.lm_config(cfg.rm_size))
-    members = [_train_one(cfg, policy, trunk, int(s)) for s in seeds]
+    members = resume.in_turn(seeds, proxy_steps(cfg),
+                              lambda seed, state, save: _train_one(cfg, policy, trunk, seed, state, save))
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 
 
@@ -172,45 +178,63 @@ class Proxy:
     """Of the noisy training labels (pairs of equal gold left out)."""
 
 
-def train_proxy(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> Proxy:
-    """Steps 1 and 2 of the module docstring for one seed: preference pairs from ``policy``, the proxy trained
-    on them from ``trunk``, and its held-out accuracy."""
-    torch.manual_seed(derive_seed(seed, "rlhf/global"))
-    gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf/pairs"))
-    a = lm.sample(policy, cfg.pairs + cfg.val_pairs, gen)
-    b = lm.sample(policy, cfg.pairs + cfg.val_pairs, gen)
-    ga, gb = gold(a), gold(b)
-    rng = np.random.default_rng(derive_seed(seed, "rlhf/labels"))
-    first_preferred = rng.random(len(ga)) < 1 / (1 + np.exp(-(ga - gb) / cfg.label_temperature))
-    win = torch.where(torch.as_tensor(first_preferred)[:, None], a, b)
-    lose = torch.where(torch.as_tensor(first_preferred)[:, None], b, a)
+def proxy_steps(cfg: Config) -> int:
+    """The reward model's optimizer steps (``train_proxy``)."""
+    return cfg.rm_epochs * max(1, cfg.pairs // cfg.rm_batch)
 
-    rm = RewardModel(trunk, torch.Generator().manual_seed(derive_seed(seed, "rlhf/head")))
-    rm.train()
-    opt = torch.optim.AdamW(rm.parameters(), lr=cfg.rm_lr, betas=(0.9, 0.95), weight_decay=0.0)
-    order = np.random.default_rng(derive_seed(seed, "rlhf/batches"))
+
+PROXY_STATE = ("rm", "opt", "order", "perm", "losses", "win", "lose", "first_preferred", "ga", "gb")
+"""What ``train_proxy`` saves after a step and resumes from (with the step and torch's global random state)."""
+
+
+def train_proxy(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int, state: dict | None = None,
+                save: resume.Save | None = None) -> Proxy:
+    """Steps 1 and 2 of the module docstring for one seed: preference pairs from ``policy``, the proxy trained
+    on them from ``trunk``, and its held-out accuracy. ``save(step, state)`` is called after each optimizer
+    step; given a ``state`` that such a call saved, training continues after its step."""
     steps_per_epoch = max(1, cfg.pairs // cfg.rm_batch)
-    total = cfg.rm_epochs * steps_per_epoch
-    diverged, losses, step = None, [], 0
-    for _ in range(cfg.rm_epochs):
-        perm = order.permutation(cfg.pairs)
-        for k in range(steps_per_epoch):
-            step += 1
-            idx = torch.as_tensor(perm[k * cfg.rm_batch:(k + 1) * cfg.rm_batch])
-            loss = -F.logsigmoid(rm(win[idx]) - rm(lose[idx])).mean()
-            if cfg._inject_nan_at == step:
-                loss = loss * math.nan
-            if not torch.isfinite(loss):
-                diverged = step
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(rm.parameters(), 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-            report_progress(step, total)
-        if diverged is not None:
+    total = proxy_steps(cfg)
+    if state is None:
+        torch.manual_seed(derive_seed(seed, "rlhf/global"))
+        gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf/pairs"))
+        a = lm.sample(policy, cfg.pairs + cfg.val_pairs, gen)
+        b = lm.sample(policy, cfg.pairs + cfg.val_pairs, gen)
+        ga, gb = gold(a), gold(b)
+        rng = np.random.default_rng(derive_seed(seed, "rlhf/labels"))
+        first_preferred = rng.random(len(ga)) < 1 / (1 + np.exp(-(ga - gb) / cfg.label_temperature))
+        win = torch.where(torch.as_tensor(first_preferred)[:, None], a, b)
+        lose = torch.where(torch.as_tensor(first_preferred)[:, None], b, a)
+        rm = RewardModel(trunk, torch.Generator().manual_seed(derive_seed(seed, "rlhf/head")))
+        opt = torch.optim.AdamW(rm.parameters(), lr=cfg.rm_lr, betas=(0.9, 0.95), weight_decay=0.0)
+        order = np.random.default_rng(derive_seed(seed, "rlhf/batches"))
+        losses, perm, done = [], None, 0
+    else:
+        rm, opt, order, perm, losses, win, lose, first_preferred, ga, gb = (state[k] for k in PROXY_STATE)
+        torch.set_rng_state(state["torch_rng"])
+        done = state["member_step"]
+    rm.train()
+    diverged = None
+    for step in range(done + 1, total + 1):
+        k = (step - 1) % steps_per_epoch
+        if k == 0:
+            perm = order.permutation(cfg.pairs)
+        idx = torch.as_tensor(perm[k * cfg.rm_batch:(k + 1) * cfg.rm_batch])
+        loss = -F.logsigmoid(rm(win[idx]) - rm(lose[idx])).mean()
+        if cfg._inject_nan_at == step:
+            loss = loss * math.nan
+        if not torch.isfinite(loss):
+            diverged = step
             break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(rm.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        report_progress(step, total)
+        if save is not None:
+            here = locals()
+            save(step, lambda: {"phase": "proxy", "torch_rng": torch.get_rng_state(),
+                                **{k: here[k] for k in PROXY_STATE}})
     rm.eval()
     labels = float(np.mean(first_preferred[ga != gb] == (ga > gb)[ga != gb]))
     if diverged is not None:
@@ -222,9 +246,12 @@ def train_proxy(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> Proxy:
     return Proxy(rm, float(agree[differ].mean()), None, len(losses), float(np.mean(losses[-100:])), labels)
 
 
-def _train_one(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int) -> MemberResult:
-    start = time.perf_counter()
-    proxy = train_proxy(cfg, policy, trunk, seed)
+def _train_one(cfg: Config, policy: lm.LM, trunk: lm.LM, seed: int, state: dict | None = None,
+               save: resume.Save | None = None) -> MemberResult:
+    start = time.perf_counter() - (0.0 if state is None else state["elapsed"])
+    proxy = train_proxy(cfg, policy, trunk, seed, state,
+                        None if save is None else lambda step, st: save(step, lambda: {
+                            "elapsed": time.perf_counter() - start, **st()}))
     rm = proxy.model
     n_params = sum(p.numel() for p in trunk.parameters()) + trunk.width + 1  # the trunk and the scalar head
     ns = [2 ** k for k in range(int(math.log2(cfg.max_n)) + 1)]

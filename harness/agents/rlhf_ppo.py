@@ -28,8 +28,12 @@ linearly between the two iterations around it; a run that never spends the budge
 iteration, which stayed within it, and ``extra["kl_budget_reached"]`` says so), ``gold_at_kl`` (the gold
 reward there: the reference's own mean plus that gain), ``oracle_gain_at_kl`` (best-of-n with the gold reward
 itself at the same KL, over a pool of the reference's samples: what selection by the true reward buys),
-``final_kl``, ``final_gold_gain``, ``rm_accuracy``. Seeds train one after another; deterministic for a seed on
-CPU; a non-finite loss stops the member (``diverged``).
+``final_kl``, ``final_gold_gain``, ``rm_accuracy``. Seeds train one after another (harness/resume.py);
+deterministic for a seed on CPU; a non-finite loss stops the member (``diverged``). Resuming: when the
+harness's checkpoint is due (harness/checkpoint.py), a member saves after each of its proxy's steps (as
+``harness.agents.rlhf`` does) and after each PPO iteration (``PPO_STATE``: the policy, its optimizer, the
+samplers, the curves so far and the trained proxy); a resumed unit returns the record of an uninterrupted run,
+bit for bit on CPU (tests/test_checkpoint.py).
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harness import lm
+from harness import lm, resume
 from harness.agents import rlhf
 from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed
@@ -129,28 +133,55 @@ def train(cfg: Config, seeds: Sequence[int], device: str = "cpu") -> RunResult:
     p = cfg.proxy
     policy, _ = lm.pretrained(p.lm_config(p.policy))
     trunk = lm.pretrained(p.lm_config(p.rm_size))[0] if cfg.reward == "proxy" else None
-    members = [_train_one(cfg, policy, trunk, int(s)) for s in seeds]
+    members = resume.in_turn(seeds, steps_per_member(cfg),
+                             lambda seed, state, save: _train_one(cfg, policy, trunk, seed, state, save))
     return RunResult(members=members, config=asdict(cfg), device=str(device))
 
 
-def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM | None, seed: int) -> MemberResult:
-    start = time.perf_counter()
-    rm, rm_accuracy = None, math.nan
-    if trunk is not None:
-        proxy = rlhf.train_proxy(cfg.proxy, reference, trunk, seed)
+def steps_per_member(cfg: Config) -> int:
+    """The steps a member saves after: the proxy's optimizer steps (none with the gold reward), then PPO's
+    iterations."""
+    return (rlhf.proxy_steps(cfg.proxy) if cfg.reward == "proxy" else 0) + cfg.iterations
+
+
+PPO_STATE = ("pi", "opt", "gen", "order", "curve_kl", "curve_gold", "curve_reward", "updates", "proxy")
+"""What ``_train_one`` saves after a PPO iteration and resumes from (with torch's global random state)."""
+
+
+def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM | None, seed: int, state: dict | None = None,
+               save: resume.Save | None = None) -> MemberResult:
+    """One member: its proxy (``rlhf.train_proxy``, resumable after each of its steps) and PPO against it
+    (resumable after each iteration), continuing from ``state`` when one of ``save``'s calls saved it."""
+    start = time.perf_counter() - (0.0 if state is None else state["elapsed"])
+
+    def saving(step: int, member_state) -> None:
+        save(step, lambda: {"elapsed": time.perf_counter() - start, **member_state()})
+    ppo_state = state if state is not None and state["phase"] == "ppo" else None
+    proxy_steps = rlhf.proxy_steps(cfg.proxy) if trunk is not None else 0
+    rm, rm_accuracy, proxy = None, math.nan, None
+    if ppo_state is not None:
+        proxy = ppo_state["proxy"]
+    elif trunk is not None:
+        proxy = rlhf.train_proxy(cfg.proxy, reference, trunk, seed, state, None if save is None else saving)
+    if proxy is not None:
         rm, rm_accuracy = proxy.model, proxy.accuracy
     if trunk is not None and rm is None:  # the proxy's training diverged: nothing to optimize against
         return MemberResult(seed=seed, metrics={m: math.nan for m in METRICS}, curve_steps=[0],
                             curve_returns=[math.nan], initial={}, diverged=True, diverged_step=proxy.diverged_step,
                             wall_time=time.perf_counter() - start, extra={"diverged_in": "proxy"})
-    torch.manual_seed(derive_seed(seed, "rlhf_ppo/global"))
-    pi = Policy(reference, torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/value")))
-    opt = torch.optim.AdamW(pi.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/samples"))
-    order = np.random.default_rng(derive_seed(seed, "rlhf_ppo/minibatches"))
-    curve_kl, curve_gold, curve_reward = [], [], []
-    diverged, updates, reached = None, 0, False
-    for it in range(cfg.iterations + 1):  # the last iteration only measures
+    if ppo_state is None:
+        torch.manual_seed(derive_seed(seed, "rlhf_ppo/global"))
+        pi = Policy(reference, torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/value")))
+        opt = torch.optim.AdamW(pi.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        gen = torch.Generator().manual_seed(derive_seed(seed, "rlhf_ppo/samples"))
+        order = np.random.default_rng(derive_seed(seed, "rlhf_ppo/minibatches"))
+        curve_kl, curve_gold, curve_reward, updates, first = [], [], [], 0, 0
+    else:
+        pi, opt, gen, order, curve_kl, curve_gold, curve_reward, updates, _ = (ppo_state[k] for k in PPO_STATE)
+        torch.set_rng_state(ppo_state["torch_rng"])
+        first = ppo_state["member_step"] - proxy_steps
+    diverged, reached = None, False
+    for it in range(first, cfg.iterations + 1):  # the last iteration only measures
         pi.eval()
         docs = lm.sample(pi.lm, cfg.batch, gen)
         with torch.no_grad():
@@ -171,6 +202,10 @@ def _train_one(cfg: Config, reference: lm.LM, trunk: lm.LM | None, seed: int) ->
         updates, diverged = _update(pi, opt, docs, old_logp, adv, ret, mask, cfg, order, updates)
         if diverged is not None:
             break
+        if save is not None:
+            here = locals()
+            saving(proxy_steps + it + 1, lambda: {"phase": "ppo", "torch_rng": torch.get_rng_state(),
+                                                  **{k: here[k] for k in PPO_STATE}})
     gain = [g - curve_gold[0] for g in curve_gold]
     n_params = sum(p.numel() for p in pi.parameters())
     if diverged is not None:
