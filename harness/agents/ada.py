@@ -56,10 +56,14 @@ from torch.nn import functional as F
 from harness import resume
 from harness.agents.common import gae, training_flops
 from harness.envs import derive_seed
-from harness.result import MemberResult, RunResult, curve_metrics, report_progress, trainer, untrained_metrics
+from harness.result import (AUC_RETURN, FINAL_RETURN, INITIAL_RETURN, MemberResult, RunResult, curve_metrics,
+                            report_progress, trainer, untrained_metrics)
 from harness.tasks import TaskPool, bandits, darkroom
 
 TASKS = ("bandits", "darkroom")
+METRICS = (INITIAL_RETURN, FINAL_RETURN, AUC_RETURN, "gain_median", "gain_p20", "gain_mean", "first_trial",
+           "last_trial", "normalized_score", "last_share_median", "last_share_p20")
+"""What a claim may test (checked at collection); ``normalized_score`` and ``last_share_*`` are bandits' only."""
 
 
 @dataclass(frozen=True)
