@@ -20,8 +20,8 @@ Metrics: the last trial's score as a share of the task's best (the expected rewa
 the best arm's mean), median and 20th percentile over 1000 held-out tasks (quick): AdA reports the median
 and 20th percentile of task scores, and the tail is where memory is said to help most. Each is judged on
 its own. The gain (last trial minus first; `gain_median`, `gain_p20`, `gain_mean`) is recorded beside them.
-Pilot (the shortest memory in the trend, 1 trial; seeds 100-102, which no sweep uses; `ada.train_one` of this
-level's config and `ada.evaluate` of its policy on `ada.held_out(cfg, 1000)`, about 31 s a seed): at the quick 400k
+Pilot: the shortest memory in the trend only (1 trial), seeds 100-102 (no sweep uses them), `ada.train_one` of this
+level's config and `ada.evaluate` of its policy on `ada.held_out(cfg, 1000)`, about 31 s a seed. At the quick 400k
 steps the last-trial share reached median 0.705, 0.631, 0.682 and 20th percentile 0.524, 0.468, 0.498, from 0.525
 and 0.426 untrained (0.47, 0.27, 0.41 and 0.28, 0.12, 0.21 of the way to the ceilings below); at 800k steps 0.679,
 0.674, 0.685 and 0.499, 0.495, 0.491, so the shortest memory has reached its plateau at 400k and the budget stays.
