@@ -50,7 +50,7 @@ from harness.progress import Board, View, Watch, fmt_time
 from harness.records import Lookup, Record, lookup, provenance, write_record
 from harness.result import RunResult, _jsonable
 from harness.report import summary_line
-from harness.verdict import assess_claim, check_result
+from harness.verdict import assess_claim, check_result, missing_metrics
 
 
 @dataclass
@@ -362,6 +362,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         if found.status == "ok":
             st.cached += 1
             pyfuncitem.user_properties.append(("cached", True))
+            if problems := _kept(missing_metrics(st.claims[claim].spec, found.record.result.to_dict())):
+                pytest.fail(f"{claim} {unit.level_id} seeds {list(unit.seeds)}: " + "; ".join(problems), pytrace=False)
             return True
         _note_recompute(found)  # a serial executor: the run happens here, now
         fut = _submit(st, unit.key, _executor(pyfuncitem.config))
@@ -547,6 +549,7 @@ def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
     askers = st.askers[key]
     unit = askers[0][1]
     problems = [p for claim, u in askers for p in check_result(st.claims[claim].spec, out, u.seeds)]
+    missing = sorted({p for claim, _ in askers for p in missing_metrics(st.claims[claim].spec, out)})
     config = _jsonable(asdict(unit.plan.config))
     if _jsonable(out.get("config")) != config:
         problems.append(f"{unit.agent}.train recorded the config {out.get('config')} but was given {config}: "
@@ -571,7 +574,13 @@ def _write_record(st: State, key: str, out: dict[str, Any]) -> list[str]:
     st.ran += 1
     if st.jobs[key].checkpoint:
         Path(st.jobs[key].checkpoint).unlink(missing_ok=True)
-    return []
+    return _kept(missing)
+
+
+def _kept(missing: list[str]) -> list[str]:
+    """A point's problems when its run's record holds no value for some of the claim's metrics."""
+    return [*missing, "the record is kept: correct the claim's metrics (or the agent, which reruns it) and run "
+            "again, which reuses it"] if missing else []
 
 
 def _check_writable(results: Path, budget: str) -> None:

@@ -47,7 +47,8 @@ def steps_to_threshold(curve_steps: Sequence[int], curve_returns: Sequence[float
 # --- results of one claim -------------------------------------------------------------------------------
 
 def check_result(spec: ClaimSpec, result: Mapping[str, Any], seeds: Sequence[int]) -> list[str]:
-    """Problems that make a point fail (the harness or the agent is broken), as messages; [] if fine."""
+    """Problems that make a run unusable (the harness or the agent is broken), as messages; [] if fine. A metric
+    the claim asks for but the run does not report is not one of them: see ``missing_metrics``."""
     problems = []
     members = result.get("members", [])
     got = [m["seed"] for m in members]
@@ -55,15 +56,21 @@ def check_result(spec: ClaimSpec, result: Mapping[str, Any], seeds: Sequence[int
         problems.append(f"the result has members with seeds {got}, expected {list(seeds)} (pass seeds to train)")
     for m in members:
         for metric in spec.metrics:
-            if metric == STEPS_TO_THRESHOLD and spec.reach is not None:
-                continue  # computed from the learning curve by the verdict
-            if metric not in m["metrics"]:
-                problems.append(f"seed {m['seed']}: metric {metric!r} missing (reported: {sorted(m['metrics'])})")
-                continue
-            v = m["metrics"][metric]
+            v = m["metrics"].get(metric, 0.0)
             if (v is None or not math.isfinite(v)) and not m.get("diverged"):
                 problems.append(f"seed {m['seed']}: metric {metric!r} is {v} but the member is not marked diverged "
                                 "(an unreported NaN: the agent must set diverged=True and diverged_step)")
+    return problems
+
+
+def missing_metrics(spec: ClaimSpec, result: Mapping[str, Any]) -> list[str]:
+    """The claim's metrics that the run's members do not report, as messages; [] if none. The run itself is
+    sound (its record is kept): the claim asks for a metric its agent does not have, or the agent dropped one."""
+    problems = []
+    for m in result.get("members", []):
+        for metric in spec.metrics:
+            if metric not in m["metrics"] and not (metric == STEPS_TO_THRESHOLD and spec.reach is not None):
+                problems.append(f"seed {m['seed']}: metric {metric!r} missing (reported: {sorted(m['metrics'])})")
     return problems
 
 
@@ -112,17 +119,23 @@ def assess_claim(design: Mapping[str, Any], lookups: Mapping[str, Lookup], *, al
     problems = {p: s for p, s in status.items() if s != "ok"}
     rows = _observations(design, lookups)
     all_levels = [lv["value"] for lv in design["all_levels"]]
+    absent = sorted({m for r in rows for m in spec.metrics if m not in r["metrics"]})
     if problems:
         reason = (f"{len(problems)} of {len(status)} units have no valid record "
                   f"({', '.join(sorted(set(problems.values())))}); run `pytest claims/test_{design['claim']}.py "
                   f"--budget {design['budget']}`")
+        results = [MetricVerdict(m, d, trend.INCONCLUSIVE, reason) for m, d in spec.metrics.items()]
+    elif absent:
+        reported = sorted({m for r in rows for m in r["metrics"]})
+        reason = (f"the records do not report {', '.join(absent)} (they report {', '.join(reported)}): correct the "
+                  "claim marker's metrics; the records are reused")
         results = [MetricVerdict(m, d, trend.INCONCLUSIVE, reason) for m, d in spec.metrics.items()]
     elif design.get("plumbing_only"):
         results = [MetricVerdict(m, d, "PLUMBING", "smoke budget: plumbing checked, no verdict")
                    for m, d in spec.metrics.items()]
     else:
         results = judge(spec, rows, all_levels, alpha=alpha, permutations=permutations)
-    judged = spec.conjunction and not problems and not design.get("plumbing_only")
+    judged = spec.conjunction and not problems and not absent and not design.get("plumbing_only")
     overall = _conjunction(results, spec, rows) if judged else None
     return {
         "format": SUMMARY_FORMAT, "claim": design["claim"], "budget": design["budget"], "doc": design["doc"],

@@ -277,7 +277,26 @@ def test_unreported_nan_and_missing_metric_fail_the_point(project, fault, messag
     r = run(project, "claims", "--no-verdicts")
     r.assert_outcomes(failed=8)
     r.stdout.fnmatch_lines([f"*{message}*"])
-    assert not records(project)
+    if fault == "unreported_nan":  # an unsound run: nothing to keep
+        assert not records(project)
+        return
+    assert len(records(project)) == 8  # a sound run the claim asks the wrong thing of: kept, and the point fails
+    r = run(project, "claims", "--no-verdicts")
+    r.assert_outcomes(failed=8)
+    r.stdout.fnmatch_lines([f"*{message}*the record is kept*"])
+    assert "0 units ran, 8 reused" in r.stdout.str()
+
+
+def test_a_misspelled_metric_keeps_the_records_and_its_correction_reuses_them(project):
+    edit_claim(project, '"auc_return"', '"auc_retrun"')
+    edit_claim(project, "from harness.agents import toy", "from harness.agents import toy\ntoy.METRICS = None")
+    r = run(project, "claims")
+    r.assert_outcomes(failed=8, skipped=1)  # the verdict waits for its points
+    r.stdout.fnmatch_lines(["*metric 'auc_retrun' missing (reported: *auc_return*the record is kept*"])
+    edit_claim(project, '"auc_retrun"', '"auc_return"')
+    r = run(project, "claims")
+    r.assert_outcomes(passed=8, failed=1)  # the points, and the toy's CONTRADICTED verdict
+    assert "0 units ran, 8 reused" in r.stdout.str() and "CONTRADICTED" in r.stdout.str()
 
 
 def test_reported_divergence_is_an_outcome(project):

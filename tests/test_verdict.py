@@ -130,6 +130,14 @@ def test_conjunction_and_missing_records():
 
 
 
+def test_a_metric_the_records_do_not_report_is_inconclusive_not_a_divergence():
+    spec = {"axis": "w", "metrics": {"final_retrun": "increasing"}, "blocks": "seed"}
+    design, lookups = make(spec, noisy({1: 0.0, 2: 1.0, 4: 2.0}))
+    s = assess_claim(design, lookups, alpha=0.05)
+    assert s["metrics"][0]["verdict"] == "INCONCLUSIVE"
+    assert "do not report final_retrun (they report auc_return, final_return" in s["metrics"][0]["reason"]
+
+
 def test_steps_to_threshold_is_computed_from_the_curves_and_censors_runs_that_never_reach():
     spec = {"axis": "size", "metrics": {"final_return": "increasing", "steps_to_threshold": "decreasing"},
             "blocks": "seed", "conjunction": True, "reach": 100.0, "law": "axis"}
