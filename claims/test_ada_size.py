@@ -24,9 +24,10 @@ task scores in figures; nothing maps them onto a bandit's gain in reward per tri
 Reading: the gain is the last trial's score minus the first's, so it can also grow because the first trial
 got worse (a larger model that explores more in trial 1). Read it with first_trial and last_trial, both in
 the table of metrics recorded beside the verdict (expected reward per trial of 10 pulls, mean over seeds and
-1000 held-out tasks). In the sweep of 2026-11 the first trial did not get worse with width (6.14, 6.27, 6.25,
-6.33 for widths 16, 32, 64, 128) while the last rose from 6.62 to 7.15 at width 32 and stayed there (7.16,
-7.15): the gain from 16 to 32 is adaptation in the later trials, and from 32 on neither trial moves.
+1000 held-out tasks). In the sweep of 2026-12-04 the first trial did not get worse with width (6.08, 6.34,
+6.32, 6.30 for widths 16, 32, 64, 128) while the last rose from 6.64 to 7.16 at width 32 and 7.29 at 64, then
+stayed (7.27): the gain is adaptation in the later trials, not a poorer start (the sweep of 2026-11, on
+another CPU kind, read the same: first 6.14, 6.27, 6.25, 6.33; last 6.62, 7.15, 7.16, 7.15).
 """
 import pytest
 
