@@ -2,6 +2,7 @@
 
     python benchmarks/sac_vs_sb3.py            # the sizes of issue 3 (about an hour on 2 cores)
     python benchmarks/sac_vs_sb3.py --quick    # a one-minute smoke run of both parts
+    python benchmarks/sac_vs_sb3.py --part b --no-sb3   # bf16 against fp32 only (a few minutes)
 
 (a) Speed: total env-steps/s of S seeds (default 5) at each width, 3 repeats. SB3 trains the seeds one
     after another (one model each); ours trains them as one ensemble, once per ``--precision`` (fp32 and
@@ -144,15 +145,17 @@ def part_b(args) -> None:
         ours_by[precision] = np.array([m.metrics["final_return"] for m in res.members])
         print(f"  ours {precision} ({time.perf_counter() - t:.0f} s): {np.round(ours_by[precision], 1).tolist()}",
               flush=True)
-    t = time.perf_counter()
-    theirs = []
-    for s in seeds:
-        curve = sb3_train(cfg, s)
-        theirs.append(float(np.mean(curve[-2:])))
-    theirs = np.array(theirs)
-    t_theirs = time.perf_counter() - t
-    print(f"  sb3  ({t_theirs:.0f} s): {np.round(theirs, 1).tolist()}", flush=True)
-    pairs = [(f"ours {p}", ours, "sb3", theirs) for p, ours in ours_by.items()]
+    pairs = []
+    if not args.no_sb3:
+        t = time.perf_counter()
+        theirs = []
+        for s in seeds:
+            curve = sb3_train(cfg, s)
+            theirs.append(float(np.mean(curve[-2:])))
+        theirs = np.array(theirs)
+        t_theirs = time.perf_counter() - t
+        print(f"  sb3  ({t_theirs:.0f} s): {np.round(theirs, 1).tolist()}", flush=True)
+        pairs = [(f"ours {p}", ours, "sb3", theirs) for p, ours in ours_by.items()]
     if {"fp32", "bf16"} <= ours_by.keys():
         pairs.append(("ours bf16", ours_by["bf16"], "ours fp32", ours_by["fp32"]))
     for name_x, x, name_y, y in pairs:
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=5, help="(a) seeds per measurement")
     p.add_argument("--repeats", type=int, default=3, help="(a) repeats")
     p.add_argument("--speed-steps", type=int, default=2000, help="(a) env steps per seed, warm-up included")
+    p.add_argument("--no-sb3", action="store_true", help="(b) bf16 against fp32 only, without training SB3")
     p.add_argument("--quality-seeds", type=int, default=10)
     p.add_argument("--quality-steps", type=int, default=20_000)
     p.add_argument("--quality-width", type=int, default=64)
